@@ -1,0 +1,197 @@
+//! The broker configuration keys Runnel implements, with Kafka's names, defaults and bounds.
+//! A key not in this table is refused at start: a silently ignored setting is worse than none.
+
+/// How a value is parsed and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An integer within `min..=max`.
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Bool,
+    /// Free text (paths, listener lists); checked where it is used.
+    Text,
+}
+
+/// One configuration key.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyDef {
+    pub name: &'static str,
+    /// `None` when the key has no value unless set (Kafka's `null` defaults).
+    pub default: Option<&'static str>,
+    pub kind: Kind,
+    pub doc: &'static str,
+}
+
+const fn int(
+    name: &'static str,
+    default: Option<&'static str>,
+    min: i64,
+    max: i64,
+    doc: &'static str,
+) -> KeyDef {
+    KeyDef {
+        name,
+        default,
+        kind: Kind::Int { min, max },
+        doc,
+    }
+}
+
+const I32_MAX: i64 = i32::MAX as i64;
+
+pub const BROKER_KEYS: &[KeyDef] = &[
+    int(
+        "node.id",
+        Some("0"),
+        0,
+        I32_MAX,
+        "This broker's id in the cluster.",
+    ),
+    KeyDef {
+        name: "log.dirs",
+        default: Some("./runnel-data"),
+        kind: Kind::Text,
+        doc: "Directory holding the partition logs and broker metadata.",
+    },
+    KeyDef {
+        name: "listeners",
+        default: Some("PLAINTEXT://127.0.0.1:9092"),
+        kind: Kind::Text,
+        doc: "Address the broker listens on, as PLAINTEXT://host:port.",
+    },
+    KeyDef {
+        name: "advertised.listeners",
+        default: None,
+        kind: Kind::Text,
+        doc: "Address given to clients in Metadata; defaults to the listener.",
+    },
+    int(
+        "num.partitions",
+        Some("1"),
+        1,
+        I32_MAX,
+        "Partitions of an auto-created topic or of CreateTopics with -1.",
+    ),
+    int(
+        "default.replication.factor",
+        Some("1"),
+        1,
+        i16::MAX as i64,
+        "Replication factor for CreateTopics with -1 and auto-created topics.",
+    ),
+    KeyDef {
+        name: "auto.create.topics.enable",
+        default: Some("true"),
+        kind: Kind::Bool,
+        doc: "Create a topic when a client asks for metadata of, or produces to, an unknown one.",
+    },
+    int(
+        "message.max.bytes",
+        Some("1048588"),
+        0,
+        I32_MAX,
+        "Largest record batch the broker accepts.",
+    ),
+    int(
+        "log.segment.bytes",
+        Some("1073741824"),
+        14,
+        I32_MAX,
+        "Size at which a log segment is rolled.",
+    ),
+    int(
+        "log.roll.ms",
+        None,
+        1,
+        i64::MAX,
+        "Age at which a log segment is rolled; overrides log.roll.hours.",
+    ),
+    int(
+        "log.roll.hours",
+        Some("168"),
+        1,
+        I32_MAX,
+        "Age in hours at which a log segment is rolled.",
+    ),
+    int(
+        "log.index.interval.bytes",
+        Some("4096"),
+        0,
+        I32_MAX,
+        "Bytes of log between two offset index entries.",
+    ),
+    int(
+        "log.index.size.max.bytes",
+        Some("10485760"),
+        4,
+        I32_MAX,
+        "Largest offset index; the segment rolls when it is full.",
+    ),
+    int(
+        "log.flush.interval.messages",
+        Some("9223372036854775807"),
+        1,
+        i64::MAX,
+        "Records appended before the log is fsynced (1 = fsync before every acknowledgement).",
+    ),
+    int(
+        "log.flush.interval.ms",
+        None,
+        0,
+        i64::MAX,
+        "Oldest unflushed data age before the log is fsynced.",
+    ),
+    int(
+        "socket.request.max.bytes",
+        Some("104857600"),
+        1,
+        I32_MAX,
+        "Largest request frame; a larger one closes the connection.",
+    ),
+];
+
+/// Old names Kafka still accepts for a key.
+pub const ALIASES: &[(&str, &str)] = &[("broker.id", "node.id"), ("log.dir", "log.dirs")];
+
+pub fn find_key(name: &str) -> Option<&'static KeyDef> {
+    BROKER_KEYS.iter().find(|key| key.name == name)
+}
+
+/// The canonical name of `name`, resolving aliases.
+pub fn canonical_name(name: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, canonical)| canonical)
+}
+
+/// Checks `value` against the key's kind, returning an operator-readable reason on failure.
+pub fn check_value(key: &KeyDef, value: &str) -> Result<(), String> {
+    match key.kind {
+        Kind::Int { min, max } => {
+            let parsed: i64 = value.parse().map_err(|_| {
+                format!(
+                    "invalid value '{value}' for {}: expected an integer",
+                    key.name
+                )
+            })?;
+            if !(min..=max).contains(&parsed) {
+                return Err(format!(
+                    "invalid value '{value}' for {}: must be between {min} and {max}",
+                    key.name
+                ));
+            }
+            Ok(())
+        }
+        Kind::Bool => match value {
+            "true" | "false" => Ok(()),
+            _ => Err(format!(
+                "invalid value '{value}' for {}: expected true or false",
+                key.name
+            )),
+        },
+        Kind::Text => Ok(()),
+    }
+}

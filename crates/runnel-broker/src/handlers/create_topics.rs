@@ -1,0 +1,198 @@
+//! CreateTopics: validated one topic at a time (name, partitions, replication, assignment,
+//! configs), each with its own error code; `validate_only` checks without creating.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{HandlerError, RequestContext};
+use crate::broker::{now_ms, Broker};
+use crate::config::topic::TopicConfig;
+use crate::topic_name::validate_topic_name;
+use crate::topics::TopicError;
+
+/// Kafka's DescribeConfigs source code for a dynamic topic config.
+const SOURCE_TOPIC_CONFIG: i8 = 1;
+
+/// A topic that passed validation.
+struct ValidTopic {
+    partitions: i32,
+    replication_factor: i16,
+    config: TopicConfig,
+}
+
+type Refusal = (ResponseError, String);
+
+pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
+    let request: CreateTopicsRequest = ctx.decode(body)?;
+    let mut seen = HashSet::new();
+    let duplicates: HashSet<_> = request
+        .topics
+        .iter()
+        .filter(|t| !seen.insert(t.name.clone()))
+        .map(|t| t.name.clone())
+        .collect();
+    let results = request
+        .topics
+        .iter()
+        .map(|topic| {
+            if duplicates.contains(&topic.name) {
+                let message = format!(
+                    "Topic '{}' appears more than once in the request",
+                    &*topic.name
+                );
+                return refused(topic, (ResponseError::InvalidRequest, message));
+            }
+            match validate(ctx.broker, topic)
+                .and_then(|valid| create(ctx.broker, topic, valid, request.validate_only))
+            {
+                Ok(result) => result,
+                Err(refusal) => refused(topic, refusal),
+            }
+        })
+        .collect();
+    ctx.respond(&CreateTopicsResponse::default().with_topics(results))
+}
+
+fn validate(broker: &Broker, topic: &CreatableTopic) -> Result<ValidTopic, Refusal> {
+    validate_topic_name(&topic.name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
+    if broker.topics.get(&topic.name).is_some() {
+        return Err((
+            ResponseError::TopicAlreadyExists,
+            format!("Topic '{}' already exists.", &*topic.name),
+        ));
+    }
+    let (partitions, replication_factor) = if topic.assignments.is_empty() {
+        (
+            resolve_partitions(broker, topic.num_partitions)?,
+            resolve_replication(broker, topic.replication_factor)?,
+        )
+    } else {
+        validate_assignment(broker, topic)?
+    };
+    let pairs = topic
+        .configs
+        .iter()
+        .map(|c| (c.name.as_str(), c.value.as_ref().map_or("", |v| v.as_str())));
+    let config = TopicConfig::from_pairs(pairs).map_err(|m| (ResponseError::InvalidConfig, m))?;
+    Ok(ValidTopic {
+        partitions,
+        replication_factor,
+        config,
+    })
+}
+
+fn resolve_partitions(broker: &Broker, requested: i32) -> Result<i32, Refusal> {
+    match requested {
+        -1 => Ok(broker.config.num_partitions),
+        n if n > 0 => Ok(n),
+        n => Err((
+            ResponseError::InvalidPartitions,
+            format!("Number of partitions must be positive, got {n}"),
+        )),
+    }
+}
+
+fn resolve_replication(broker: &Broker, requested: i16) -> Result<i16, Refusal> {
+    let factor = if requested == -1 {
+        broker.config.default_replication_factor
+    } else {
+        requested
+    };
+    if factor == 1 {
+        return Ok(factor);
+    }
+    Err((
+        ResponseError::InvalidReplicationFactor,
+        format!("Replication factor {factor} is not possible: only 1 broker is available"),
+    ))
+}
+
+/// An explicit assignment must list partitions 0..n, each on this broker only.
+fn validate_assignment(broker: &Broker, topic: &CreatableTopic) -> Result<(i32, i16), Refusal> {
+    if topic.num_partitions != -1 || topic.replication_factor != -1 {
+        let message =
+            "Both a replica assignment and partitions/replication factor were given".to_string();
+        return Err((ResponseError::InvalidRequest, message));
+    }
+    let mut indexes: Vec<i32> = topic
+        .assignments
+        .iter()
+        .map(|a| a.partition_index)
+        .collect();
+    indexes.sort_unstable();
+    let contiguous = indexes.iter().enumerate().all(|(i, p)| *p == i as i32);
+    let on_this_broker = topic
+        .assignments
+        .iter()
+        .all(|a| a.broker_ids.len() == 1 && a.broker_ids[0].0 == broker.config.node_id);
+    if !contiguous || !on_this_broker {
+        let message = format!(
+            "Replica assignment must place partitions 0..n on broker {}",
+            broker.config.node_id
+        );
+        return Err((ResponseError::InvalidReplicaAssignment, message));
+    }
+    Ok((indexes.len() as i32, 1))
+}
+
+fn create(
+    broker: &Broker,
+    topic: &CreatableTopic,
+    valid: ValidTopic,
+    validate_only: bool,
+) -> Result<CreatableTopicResult, Refusal> {
+    let topic_id = if validate_only {
+        uuid::Uuid::nil()
+    } else {
+        let created = broker
+            .topics
+            .create(&topic.name, valid.partitions, valid.config.clone(), now_ms())
+            .map_err(|error| match error {
+                TopicError::AlreadyExists(_) => (ResponseError::TopicAlreadyExists, error.to_string()),
+                other => {
+                    tracing::error!(topic = topic.name.as_str(), error = %other, "create topic failed");
+                    (ResponseError::KafkaStorageError, other.to_string())
+                }
+            })?;
+        tracing::info!(
+            topic = topic.name.as_str(),
+            partitions = valid.partitions,
+            "created topic"
+        );
+        created.id
+    };
+    let configs = valid
+        .config
+        .overrides()
+        .map(|(name, value)| {
+            CreatableTopicConfigs::default()
+                .with_name(StrBytes::from_string(name.to_string()))
+                .with_value(Some(StrBytes::from_string(value.to_string())))
+                .with_config_source(SOURCE_TOPIC_CONFIG)
+        })
+        .collect();
+    Ok(CreatableTopicResult::default()
+        .with_name(topic.name.clone())
+        .with_topic_id(topic_id)
+        .with_num_partitions(valid.partitions)
+        .with_replication_factor(valid.replication_factor)
+        .with_configs(Some(configs)))
+}
+
+fn refused(topic: &CreatableTopic, (error, message): Refusal) -> CreatableTopicResult {
+    CreatableTopicResult::default()
+        .with_name(topic.name.clone())
+        .with_error_code(error.code())
+        .with_error_message(Some(StrBytes::from_string(message)))
+        .with_num_partitions(-1)
+        .with_replication_factor(-1)
+        .with_configs(None)
+}

@@ -1,0 +1,245 @@
+//! Fetch: whole record batches straight from the log's bytes. A fetch that finds fewer than
+//! `min_bytes` waits up to `max_wait_ms`, woken by appends to any partition it reads (not by
+//! polling). read_committed readers see data up to the last stable offset, with the aborted
+//! transactions in range (none until transactions exist, but always a list, never null).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::select_all;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use runnel_log::{Offset, ReadError};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::{HandlerError, RequestContext};
+use crate::broker::{now_ms, Broker};
+use crate::fetch_session::{FetchTarget, PartitionReport, SessionMode, SessionRequest};
+use crate::partition::{Isolation, PartitionError};
+
+/// The result of reading one partition.
+struct PartitionRead {
+    error: Option<ResponseError>,
+    records: Bytes,
+    report: PartitionReport,
+}
+
+pub async fn handle(ctx: &RequestContext<'_>, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
+    let request: FetchRequest = ctx.decode(body)?;
+    let broker = ctx.broker;
+    let isolation = match request.isolation_level {
+        1 => Isolation::ReadCommitted,
+        _ => Isolation::ReadUncommitted,
+    };
+    let (mode, targets) = match broker
+        .fetch_sessions
+        .begin(session_request(&request), now_ms())
+    {
+        Ok(resolved) => resolved,
+        Err(error) => return ctx.respond(&FetchResponse::default().with_error_code(error.code())),
+    };
+    let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let deadline = Instant::now() + max_wait;
+    let max_bytes = request.max_bytes.max(0) as usize;
+    let min_bytes = request.min_bytes.max(0) as usize;
+    let reads = loop {
+        let watchers = subscribe_all(broker, &targets);
+        let reads = read_all(broker, &targets, isolation, max_bytes);
+        let bytes: usize = reads.iter().map(|r| r.records.len()).sum();
+        let any_error = reads.iter().any(|r| r.error.is_some());
+        if bytes >= min_bytes.max(1)
+            || any_error
+            || Instant::now() >= deadline
+            || watchers.is_empty()
+        {
+            break reads;
+        }
+        wait_for_append(watchers, deadline).await;
+    };
+    let reports: Vec<_> = targets
+        .iter()
+        .zip(&reads)
+        .map(|(t, r)| (t, r.report, !r.records.is_empty() || r.error.is_some()))
+        .collect();
+    let include = broker.fetch_sessions.finish(mode, &reports);
+    let response = build_response(mode, &targets, reads, &include, isolation);
+    ctx.respond(&response)
+}
+
+fn session_request(request: &FetchRequest) -> SessionRequest {
+    let partitions = request
+        .topics
+        .iter()
+        .flat_map(|topic| {
+            topic.partitions.iter().map(|p| FetchTarget {
+                topic: topic.topic.to_string(),
+                topic_id: topic.topic_id,
+                partition: p.partition,
+                fetch_offset: p.fetch_offset,
+                partition_max_bytes: p.partition_max_bytes,
+            })
+        })
+        .collect();
+    let forgotten = request
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|topic| {
+            topic
+                .partitions
+                .iter()
+                .map(|p| (topic.topic.to_string(), *p))
+        })
+        .collect();
+    SessionRequest {
+        session_id: request.session_id,
+        epoch: request.session_epoch,
+        partitions,
+        forgotten,
+    }
+}
+
+/// Subscribes before reading, so an append between the read and the wait still wakes us.
+fn subscribe_all(broker: &Broker, targets: &[FetchTarget]) -> Vec<watch::Receiver<i64>> {
+    targets
+        .iter()
+        .filter_map(|t| {
+            broker
+                .topics
+                .get(&t.topic)?
+                .partition(t.partition)
+                .map(|p| p.subscribe())
+        })
+        .map(|mut rx| {
+            rx.borrow_and_update();
+            rx
+        })
+        .collect()
+}
+
+async fn wait_for_append(mut watchers: Vec<watch::Receiver<i64>>, deadline: Instant) {
+    let changes = select_all(watchers.iter_mut().map(|rx| Box::pin(rx.changed())));
+    let _ = tokio::time::timeout_at(deadline, changes).await;
+}
+
+fn read_all(
+    broker: &Broker,
+    targets: &[FetchTarget],
+    isolation: Isolation,
+    max_bytes: usize,
+) -> Vec<PartitionRead> {
+    let mut remaining = max_bytes;
+    let mut first_data = true;
+    targets
+        .iter()
+        .map(|target| {
+            let limit = remaining.min(target.partition_max_bytes.max(0) as usize);
+            // KIP-74: the first batch of the response is returned whole even when it is larger
+            // than the limits, so a consumer can always make progress.
+            let read = read_partition(broker, target, isolation, limit, first_data);
+            remaining = remaining.saturating_sub(read.records.len());
+            first_data &= read.records.is_empty();
+            read
+        })
+        .collect()
+}
+
+fn read_partition(
+    broker: &Broker,
+    target: &FetchTarget,
+    isolation: Isolation,
+    limit: usize,
+    min_one_batch: bool,
+) -> PartitionRead {
+    let Some(partition) = broker
+        .topics
+        .get(&target.topic)
+        .and_then(|t| t.partition(target.partition).cloned())
+    else {
+        return error_read(ResponseError::UnknownTopicOrPartition, None);
+    };
+    match partition.read(Offset(target.fetch_offset), limit, isolation, min_one_batch) {
+        Ok(fetched) => PartitionRead {
+            error: None,
+            records: fetched.records,
+            report: PartitionReport {
+                high_watermark: fetched.offsets.high_watermark.0.value(),
+                last_stable_offset: fetched.offsets.last_stable.0.value(),
+                log_start_offset: fetched.offsets.log_start.0.value(),
+            },
+        },
+        Err(error) => {
+            let report = partition.offsets().ok().map(|o| PartitionReport {
+                high_watermark: o.high_watermark.0.value(),
+                last_stable_offset: o.last_stable.0.value(),
+                log_start_offset: o.log_start.0.value(),
+            });
+            let code = match &error {
+                PartitionError::Read(ReadError::OffsetOutOfRange { .. }) => {
+                    ResponseError::OffsetOutOfRange
+                }
+                PartitionError::Deleted => ResponseError::UnknownTopicOrPartition,
+                _ => {
+                    tracing::error!(topic = %target.topic, partition = target.partition, %error, "fetch read failed");
+                    ResponseError::KafkaStorageError
+                }
+            };
+            error_read(code, report)
+        }
+    }
+}
+
+/// A failed partition read; offsets are -1 when the partition is unknown.
+fn error_read(error: ResponseError, report: Option<PartitionReport>) -> PartitionRead {
+    let unknown = PartitionReport {
+        high_watermark: -1,
+        last_stable_offset: -1,
+        log_start_offset: -1,
+    };
+    PartitionRead {
+        error: Some(error),
+        records: Bytes::new(),
+        report: report.unwrap_or(unknown),
+    }
+}
+
+fn build_response(
+    mode: SessionMode,
+    targets: &[FetchTarget],
+    reads: Vec<PartitionRead>,
+    include: &[bool],
+    isolation: Isolation,
+) -> FetchResponse {
+    let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+    for ((target, read), included) in targets.iter().zip(reads).zip(include) {
+        if !included {
+            continue;
+        }
+        let partition = PartitionData::default()
+            .with_partition_index(target.partition)
+            .with_error_code(read.error.map_or(0, |e| e.code()))
+            .with_high_watermark(read.report.high_watermark)
+            .with_last_stable_offset(read.report.last_stable_offset)
+            .with_log_start_offset(read.report.log_start_offset)
+            .with_aborted_transactions(match isolation {
+                Isolation::ReadCommitted => Some(Vec::new()),
+                Isolation::ReadUncommitted => None,
+            })
+            .with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1))
+            .with_records(Some(read.records));
+        match topics.last_mut() {
+            Some(topic) if *topic.topic == *target.topic => topic.partitions.push(partition),
+            _ => topics.push(
+                FetchableTopicResponse::default()
+                    .with_topic(TopicName(StrBytes::from_string(target.topic.clone())))
+                    .with_topic_id(target.topic_id)
+                    .with_partitions(vec![partition]),
+            ),
+        }
+    }
+    FetchResponse::default()
+        .with_session_id(mode.response_session_id())
+        .with_responses(topics)
+}

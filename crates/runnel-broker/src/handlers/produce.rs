@@ -1,0 +1,144 @@
+//! Produce: append each partition's record batch to its log. The batch is written as it came
+//! off the wire (only its base offset and leader epoch are patched), so nothing is re-encoded.
+//! acks=0 gets no response; on one node acks=1 and acks=-1 are the same (the leader is the
+//! whole ISR).
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_request::PartitionProduceData;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+use runnel_log::AppendError;
+use runnel_protocol::record_batch::BatchIter;
+
+use super::{HandlerError, RequestContext};
+use crate::broker::now_ms;
+use crate::partition::PartitionError;
+use crate::topics::Topic;
+
+pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
+    let request: ProduceRequest = ctx.decode(body)?;
+    let acks = request.acks;
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    for topic_data in request.topic_data {
+        let topic = ctx.broker.topic_or_auto_create(&topic_data.name, true);
+        let partition_responses = topic_data
+            .partition_data
+            .iter()
+            .map(|data| match acks {
+                0 | 1 | -1 => produce_partition(topic.as_deref(), data),
+                _ => error_response(data.index, ResponseError::InvalidRequiredAcks, None),
+            })
+            .collect();
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic_data.name)
+                .with_topic_id(topic_data.topic_id)
+                .with_partition_responses(partition_responses),
+        );
+    }
+    if acks == 0 {
+        // Nobody reads a response, so a failure can only be signalled by closing (as Kafka does).
+        let failed = responses
+            .iter()
+            .flat_map(|t| &t.partition_responses)
+            .find(|p| p.error_code != 0);
+        return match failed {
+            Some(partition) => Err(HandlerError::FireAndForgetFailed(partition.error_code)),
+            None => Ok(None),
+        };
+    }
+    ctx.respond(&ProduceResponse::default().with_responses(responses))
+}
+
+fn produce_partition(
+    topic: Result<&Topic, &ResponseError>,
+    data: &PartitionProduceData,
+) -> PartitionProduceResponse {
+    let topic = match topic {
+        Ok(topic) => topic,
+        Err(error) => return error_response(data.index, *error, None),
+    };
+    let Some(partition) = topic.partition(data.index) else {
+        return error_response(data.index, ResponseError::UnknownTopicOrPartition, None);
+    };
+    let batch = match single_batch(data.records.as_ref()) {
+        Ok(batch) => batch,
+        Err((error, message)) => return error_response(data.index, error, Some(message)),
+    };
+    match partition.append(batch, now_ms()) {
+        Ok(info) => PartitionProduceResponse::default()
+            .with_index(data.index)
+            .with_base_offset(info.base_offset.value())
+            .with_log_append_time_ms(-1)
+            .with_log_start_offset(info.log_start_offset.value()),
+        Err(error) => {
+            let code = append_error_code(&error);
+            if code == ResponseError::KafkaStorageError {
+                tracing::error!(topic = %topic.name, partition = data.index, %error, "append failed");
+            }
+            error_response(data.index, code, Some(error.to_string()))
+        }
+    }
+}
+
+/// Produce v3+ carries exactly one v2 batch per partition (as Kafka enforces); anything else is
+/// refused before it reaches the log.
+fn single_batch(records: Option<&Bytes>) -> Result<&[u8], (ResponseError, String)> {
+    let records = records.map(|r| &r[..]).unwrap_or_default();
+    let mut batches = BatchIter::new(records);
+    let first = match batches.next() {
+        Some(Ok((_, batch))) => batch,
+        Some(Err(error)) => return Err((ResponseError::CorruptMessage, error.to_string())),
+        None => {
+            let reason = if records.is_empty() {
+                "no record batch"
+            } else {
+                "truncated record batch"
+            };
+            return Err((ResponseError::CorruptMessage, reason.to_string()));
+        }
+    };
+    if batches.next().is_some() {
+        return Err((
+            ResponseError::InvalidRecord,
+            "produce requests must contain exactly one record batch per partition".to_string(),
+        ));
+    }
+    if first.len() != records.len() {
+        return Err((
+            ResponseError::CorruptMessage,
+            "truncated bytes after the record batch".to_string(),
+        ));
+    }
+    Ok(first)
+}
+
+fn append_error_code(error: &PartitionError) -> ResponseError {
+    match error {
+        PartitionError::Deleted => ResponseError::UnknownTopicOrPartition,
+        PartitionError::Append(AppendError::Corrupt(_)) => ResponseError::CorruptMessage,
+        PartitionError::Append(AppendError::InvalidRecord(_)) => ResponseError::InvalidRecord,
+        PartitionError::Append(AppendError::MessageTooLarge { .. }) => {
+            ResponseError::MessageTooLarge
+        }
+        PartitionError::Append(AppendError::Io(_)) | PartitionError::Read(_) => {
+            ResponseError::KafkaStorageError
+        }
+    }
+}
+
+fn error_response(
+    index: i32,
+    error: ResponseError,
+    message: Option<String>,
+) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(error.code())
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+        .with_error_message(message.map(StrBytes::from_string))
+}

@@ -1,0 +1,20 @@
+//! The Runnel broker: a tokio server that speaks the Kafka protocol over partition logs.
+//!
+//! ```text
+//!   server ─▶ connection (one task per socket) ─▶ handlers/<api>.rs ─▶ topics ─▶ partition ─▶ runnel-log
+//! ```
+
+mod broker;
+mod cluster_meta;
+pub mod config;
+mod connection;
+mod fetch_session;
+mod handlers;
+mod partition;
+mod server;
+mod storage;
+mod topic_name;
+mod topics;
+
+pub use broker::{Broker, StartError};
+pub use server::serve;

@@ -1,0 +1,187 @@
+//! A partition as the broker serves it: the on-disk log behind a mutex, the offsets clients see
+//! (log start, high watermark, last stable offset), and a watch channel that wakes long-polling
+//! fetches when data arrives.
+//!
+//! On a single node the high watermark is the log end offset: the only in-sync replica is the
+//! leader itself. Replication will move it separately (followers' fetch positions), which is why
+//! it is tracked here and not inside the log.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use runnel_log::{
+    AppendError, AppendInfo, HighWatermark, LastStableOffset, LeaderEpoch, LogStartOffset, Offset,
+    PartitionLog, ReadError, TimestampOffset,
+};
+use tokio::sync::watch;
+
+/// The offsets a fetch or list-offsets response reports, read together under one lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    pub log_start: LogStartOffset,
+    pub high_watermark: HighWatermark,
+    pub last_stable: LastStableOffset,
+}
+
+/// Which records a reader may see (Fetch `isolation_level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    ReadUncommitted,
+    ReadCommitted,
+}
+
+/// Records read for a fetch, with the offsets current at the time of the read.
+#[derive(Debug)]
+pub struct FetchedRecords {
+    pub records: Bytes,
+    pub offsets: PartitionOffsets,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    #[error("partition was deleted")]
+    Deleted,
+    #[error(transparent)]
+    Append(#[from] AppendError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+pub struct Partition {
+    topic: String,
+    index: i32,
+    log: Mutex<PartitionLog>,
+    /// Publishes the high watermark after every append, for long-polling fetches.
+    high_watermark_tx: watch::Sender<i64>,
+    deleted: AtomicBool,
+    leader_epoch: LeaderEpoch,
+}
+
+impl Partition {
+    pub fn new(topic: &str, index: i32, log: PartitionLog) -> Partition {
+        let high_watermark = log.log_end_offset().0.value();
+        Partition {
+            topic: topic.to_string(),
+            index,
+            log: Mutex::new(log),
+            high_watermark_tx: watch::Sender::new(high_watermark),
+            deleted: AtomicBool::new(false),
+            leader_epoch: LeaderEpoch(0),
+        }
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn index(&self) -> i32 {
+        self.index
+    }
+
+    pub fn leader_epoch(&self) -> LeaderEpoch {
+        self.leader_epoch
+    }
+
+    /// Appends one produced batch and advances the high watermark (single node: on append).
+    pub fn append(&self, batch: &[u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
+        let mut log = self.log.lock();
+        self.check_live()?;
+        let info = log.append_as_leader(batch, self.leader_epoch, now_ms)?;
+        let high_watermark = log.log_end_offset().0.value();
+        drop(log);
+        self.high_watermark_tx.send_replace(high_watermark);
+        Ok(info)
+    }
+
+    /// Reads whole batches from `start`, bounded by the high watermark, or by the last stable
+    /// offset for read_committed readers.
+    pub fn read(
+        &self,
+        start: Offset,
+        max_bytes: usize,
+        isolation: Isolation,
+        min_one_batch: bool,
+    ) -> Result<FetchedRecords, PartitionError> {
+        let log = self.log.lock();
+        self.check_live()?;
+        let offsets = offsets_of(&log);
+        let upper_bound = match isolation {
+            Isolation::ReadUncommitted => offsets.high_watermark.0,
+            Isolation::ReadCommitted => offsets.last_stable.0,
+        };
+        let read = log.read(start, max_bytes, upper_bound, min_one_batch)?;
+        Ok(FetchedRecords {
+            records: read.records,
+            offsets,
+        })
+    }
+
+    pub fn offsets(&self) -> Result<PartitionOffsets, PartitionError> {
+        let log = self.log.lock();
+        self.check_live()?;
+        Ok(offsets_of(&log))
+    }
+
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<TimestampOffset>, PartitionError> {
+        let log = self.log.lock();
+        self.check_live()?;
+        Ok(log.offset_for_timestamp(timestamp)?)
+    }
+
+    pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, PartitionError> {
+        let log = self.log.lock();
+        self.check_live()?;
+        Ok(log.max_timestamp_offset())
+    }
+
+    /// A receiver that changes whenever the high watermark moves.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.high_watermark_tx.subscribe()
+    }
+
+    /// Applies the `flush.ms` policy; called by the broker's flush timer.
+    pub fn flush_if_due(&self, now_ms: i64) -> std::io::Result<()> {
+        if self.deleted.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.log.lock().flush_if_due(now_ms).map(|_| ())
+    }
+
+    pub fn flush(&self) -> std::io::Result<()> {
+        if self.deleted.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.log.lock().flush()
+    }
+
+    /// Marks the partition deleted so in-flight requests holding it get an error instead of
+    /// writing into a directory that is about to disappear.
+    pub fn mark_deleted(&self) {
+        let _log = self.log.lock();
+        self.deleted.store(true, Ordering::Release);
+        // Wake long-polls so they notice promptly.
+        self.high_watermark_tx.send_modify(|_| {});
+    }
+
+    fn check_live(&self) -> Result<(), PartitionError> {
+        if self.deleted.load(Ordering::Acquire) {
+            return Err(PartitionError::Deleted);
+        }
+        Ok(())
+    }
+}
+
+fn offsets_of(log: &PartitionLog) -> PartitionOffsets {
+    let end = log.log_end_offset().0;
+    PartitionOffsets {
+        log_start: log.log_start_offset(),
+        high_watermark: HighWatermark(end),
+        // Without transactions nothing is pending, so everything below the high watermark is
+        // stable.
+        last_stable: LastStableOffset(end),
+    }
+}

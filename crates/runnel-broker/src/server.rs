@@ -1,0 +1,79 @@
+//! The listener: accepts connections, runs one task per connection, runs the flush timer, and
+//! shuts down cleanly: stop accepting, let connections finish the request in hand, flush logs.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::broker::{now_ms, Broker};
+use crate::connection;
+
+/// How often the `flush.ms` policy is checked.
+const FLUSH_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+/// How long connections get to finish their current request at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Accepts connections on `listener` until `shutdown` completes, then drains and flushes.
+pub async fn serve(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let flusher = tokio::spawn(flush_timer(broker.clone(), stop_rx.clone()));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(connection::serve(stream, peer, broker.clone(), stop_rx.clone()));
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: back off rather than spin.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = &mut shutdown => break,
+        }
+    }
+    tracing::info!("shutting down: closing connections");
+    drop(listener);
+    stop_tx.send_replace(true);
+    if tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!("connections still busy after the grace period; aborting them");
+        connections.abort_all();
+    }
+    flusher.await.ok();
+    let flush_broker = broker.clone();
+    tokio::task::spawn_blocking(move || flush_broker.topics.flush_all())
+        .await
+        .ok();
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+async fn flush_timer(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(FLUSH_CHECK_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let broker = broker.clone();
+                tokio::task::spawn_blocking(move || broker.topics.flush_due(now_ms())).await.ok();
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}

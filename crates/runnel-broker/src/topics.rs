@@ -1,0 +1,306 @@
+//! The topic registry of a single node: which topics exist, their ids, partitions and config
+//! overrides, persisted as one small properties file per topic under `<data>/__topics/`.
+//!
+//! Creation writes the partition directories first and the topic file last, deletion removes
+//! the topic file first: the topic file is the commit point, and partition directories with no
+//! topic file are leftovers of an interrupted create or delete, removed on start. The Raft
+//! metadata quorum will replace this file store; the registry's interface is what it must keep.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use runnel_log::{LogConfig, PartitionLog};
+use uuid::Uuid;
+
+use crate::config::parse_properties;
+use crate::config::topic::TopicConfig;
+use crate::partition::Partition;
+use crate::storage::{sync_dir, write_atomically};
+
+const TOPICS_DIR: &str = "__topics";
+
+/// One topic and its partitions.
+pub struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    pub config: TopicConfig,
+    pub partitions: Vec<Arc<Partition>>,
+}
+
+impl Topic {
+    pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    #[error("topic '{0}' already exists")]
+    AlreadyExists(String),
+    #[error("topic '{0}' does not exist")]
+    Unknown(String),
+    #[error("cannot open partition log {dir}: {reason}")]
+    Log { dir: PathBuf, reason: String },
+    #[error("topic metadata I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("topic file {path} is malformed: {reason}")]
+    Malformed { path: PathBuf, reason: String },
+}
+
+pub struct TopicRegistry {
+    data_dir: PathBuf,
+    log_defaults: LogConfig,
+    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    /// Serialises creates and deletes so two requests cannot race on the same directories.
+    admin_lock: parking_lot::Mutex<()>,
+}
+
+impl TopicRegistry {
+    /// Loads every topic under `data_dir`, recovering each partition log.
+    pub fn open(
+        data_dir: &Path,
+        log_defaults: LogConfig,
+        now_ms: i64,
+    ) -> Result<TopicRegistry, TopicError> {
+        std::fs::create_dir_all(data_dir.join(TOPICS_DIR))?;
+        let mut topics = BTreeMap::new();
+        for entry in std::fs::read_dir(data_dir.join(TOPICS_DIR))? {
+            let path = entry?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("properties") {
+                continue;
+            }
+            let topic = load_topic(data_dir, &path, &log_defaults, now_ms)?;
+            topics.insert(topic.name.clone(), Arc::new(topic));
+        }
+        remove_orphan_partition_dirs(data_dir, &topics)?;
+        Ok(TopicRegistry {
+            data_dir: data_dir.to_path_buf(),
+            log_defaults,
+            topics: RwLock::new(topics),
+            admin_lock: parking_lot::Mutex::new(()),
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().get(name).cloned()
+    }
+
+    pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        self.topics.read().values().find(|t| t.id == id).cloned()
+    }
+
+    /// All topics, sorted by name.
+    pub fn all(&self) -> Vec<Arc<Topic>> {
+        self.topics.read().values().cloned().collect()
+    }
+
+    /// Creates a topic with `partitions` partitions; the caller validated name and config.
+    pub fn create(
+        &self,
+        name: &str,
+        partitions: i32,
+        config: TopicConfig,
+        now_ms: i64,
+    ) -> Result<Arc<Topic>, TopicError> {
+        let _guard = self.admin_lock.lock();
+        if self.topics.read().contains_key(name) {
+            return Err(TopicError::AlreadyExists(name.to_string()));
+        }
+        let log_config = config.log_config(&self.log_defaults);
+        let partitions = (0..partitions)
+            .map(|index| open_partition(&self.data_dir, name, index, log_config.clone(), now_ms))
+            .collect::<Result<Vec<_>, _>>()?;
+        let topic = Topic {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            config,
+            partitions,
+        };
+        write_atomically(
+            &topic_file(&self.data_dir, name),
+            topic_file_text(&topic).as_bytes(),
+        )?;
+        let topic = Arc::new(topic);
+        self.topics.write().insert(name.to_string(), topic.clone());
+        Ok(topic)
+    }
+
+    /// Deletes a topic and its data.
+    pub fn delete(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
+        let _guard = self.admin_lock.lock();
+        let topic = self
+            .topics
+            .write()
+            .remove(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        std::fs::remove_file(topic_file(&self.data_dir, name))?;
+        sync_dir(&self.data_dir.join(TOPICS_DIR))?;
+        for partition in &topic.partitions {
+            partition.mark_deleted();
+            let dir = partition_dir(&self.data_dir, name, partition.index());
+            if let Err(error) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(dir = %dir.display(), %error, "could not remove deleted partition's directory; it is removed on next start");
+            }
+        }
+        Ok(topic)
+    }
+
+    /// Fsyncs every partition (clean shutdown).
+    pub fn flush_all(&self) {
+        for topic in self.all() {
+            for partition in &topic.partitions {
+                if let Err(error) = partition.flush() {
+                    tracing::error!(topic = %topic.name, partition = partition.index(), %error, "flush failed");
+                }
+            }
+        }
+    }
+
+    /// Applies every partition's `flush.ms` policy.
+    pub fn flush_due(&self, now_ms: i64) {
+        for topic in self.all() {
+            for partition in &topic.partitions {
+                if let Err(error) = partition.flush_if_due(now_ms) {
+                    tracing::error!(topic = %topic.name, partition = partition.index(), %error, "timed flush failed");
+                }
+            }
+        }
+    }
+}
+
+fn topic_file(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join(TOPICS_DIR).join(format!("{name}.properties"))
+}
+
+pub fn partition_dir(data_dir: &Path, topic: &str, index: i32) -> PathBuf {
+    data_dir.join(format!("{topic}-{index}"))
+}
+
+fn open_partition(
+    data_dir: &Path,
+    topic: &str,
+    index: i32,
+    config: LogConfig,
+    now_ms: i64,
+) -> Result<Arc<Partition>, TopicError> {
+    let dir = partition_dir(data_dir, topic, index);
+    let log = PartitionLog::open(&dir, config, now_ms).map_err(|e| TopicError::Log {
+        dir: dir.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(Arc::new(Partition::new(topic, index, log)))
+}
+
+fn topic_file_text(topic: &Topic) -> String {
+    let mut text = format!(
+        "#Written by runnel; do not edit.\nname={}\ntopic.id={}\npartitions={}\n",
+        topic.name,
+        topic.id,
+        topic.partitions.len()
+    );
+    for (key, value) in topic.config.overrides() {
+        text.push_str(&format!("config.{key}={value}\n"));
+    }
+    text
+}
+
+fn load_topic(
+    data_dir: &Path,
+    path: &Path,
+    log_defaults: &LogConfig,
+    now_ms: i64,
+) -> Result<Topic, TopicError> {
+    let malformed = |reason: String| TopicError::Malformed {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pairs =
+        parse_properties(&std::fs::read_to_string(path)?).map_err(|e| malformed(e.to_string()))?;
+    let get = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| malformed(format!("missing {key}")))
+    };
+    let name = get("name")?.to_string();
+    let id = Uuid::parse_str(get("topic.id")?).map_err(|e| malformed(e.to_string()))?;
+    let count: i32 = get("partitions")?
+        .parse()
+        .map_err(|_| malformed("bad partitions".into()))?;
+    let config = TopicConfig::from_pairs(
+        pairs
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("config.")?, v.as_str()))),
+    )
+    .map_err(malformed)?;
+    let log_config = config.log_config(log_defaults);
+    let partitions = (0..count)
+        .map(|index| open_partition(data_dir, &name, index, log_config.clone(), now_ms))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Topic {
+        name,
+        id,
+        config,
+        partitions,
+    })
+}
+
+/// Removes `<topic>-<n>` directories that belong to no topic (an interrupted create or delete).
+fn remove_orphan_partition_dirs(
+    data_dir: &Path,
+    topics: &BTreeMap<String, Arc<Topic>>,
+) -> Result<(), TopicError> {
+    for entry in std::fs::read_dir(data_dir)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let file_name = entry.file_name();
+        let Some(dir_name) = file_name.to_str() else {
+            continue;
+        };
+        let Some((topic, index)) = dir_name.rsplit_once('-') else {
+            continue;
+        };
+        let Ok(index) = index.parse::<usize>() else {
+            continue;
+        };
+        let owned = topics
+            .get(topic)
+            .is_some_and(|t| index < t.partitions.len());
+        if !owned && holds_only_log_files(&entry.path())? {
+            tracing::warn!(
+                dir = dir_name,
+                "removing partition directory of a topic that no longer exists"
+            );
+            std::fs::remove_dir_all(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether every file in `dir` is one a partition log writes; anything else means the directory
+/// is not ours to remove, whatever its name.
+fn holds_only_log_files(dir: &Path) -> std::io::Result<bool> {
+    const LOG_SUFFIXES: [&str; 6] = [
+        ".log",
+        ".index",
+        ".timeindex",
+        ".txnindex",
+        "checkpoint",
+        ".tmp",
+    ];
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if !LOG_SUFFIXES.iter().any(|suffix| name.ends_with(suffix)) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}

@@ -1,0 +1,76 @@
+//! The API versions Runnel implements. ApiVersions advertises exactly this table, and a request
+//! for any other API or version is refused, so a client never negotiates something untested.
+
+use kafka_protocol::messages::ApiKey;
+
+/// One implemented API and its inclusive version range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SupportedApi {
+    pub key: ApiKey,
+    pub min_version: i16,
+    pub max_version: i16,
+}
+
+const fn api(key: ApiKey, min_version: i16, max_version: i16) -> SupportedApi {
+    SupportedApi {
+        key,
+        min_version,
+        max_version,
+    }
+}
+
+/// Every API the broker answers, with the versions current clients send (librdkafka 2.x,
+/// kafka-python 2.x, the Java client 3.x/4.x). Produce starts at v3 (the first with v2 record
+/// batches), Fetch at v4 (the first with the last stable offset), as in Kafka 4.
+pub const SUPPORTED_APIS: &[SupportedApi] = &[
+    api(ApiKey::Produce, 3, 11),
+    api(ApiKey::Fetch, 4, 12),
+    api(ApiKey::ListOffsets, 1, 8),
+    api(ApiKey::Metadata, 0, 12),
+    api(ApiKey::ApiVersions, 0, 4),
+    api(ApiKey::CreateTopics, 2, 7),
+    api(ApiKey::DeleteTopics, 1, 6),
+];
+
+/// The implemented range for `key`, if the broker answers that API at all.
+pub fn supported_range(key: ApiKey) -> Option<SupportedApi> {
+    SUPPORTED_APIS.iter().copied().find(|api| api.key == key)
+}
+
+/// Whether `version` of `key` is implemented.
+pub fn is_supported(key: ApiKey, version: i16) -> bool {
+    supported_range(key).is_some_and(|api| (api.min_version..=api.max_version).contains(&version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::protocol::Message;
+
+    /// The codec must be able to encode and decode every version we advertise.
+    #[test]
+    fn every_advertised_version_is_known_to_the_codec() {
+        for api in SUPPORTED_APIS {
+            let codec = api.key.valid_versions();
+            assert!(
+                codec.min <= api.min_version && api.max_version <= codec.max,
+                "{:?} {}..={} outside codec range {codec}",
+                api.key,
+                api.min_version,
+                api.max_version
+            );
+        }
+        assert_eq!(
+            kafka_protocol::messages::ApiVersionsRequest::VERSIONS.max,
+            supported_range(ApiKey::ApiVersions).unwrap().max_version
+        );
+    }
+
+    #[test]
+    fn refuses_versions_outside_the_table() {
+        assert!(is_supported(ApiKey::Produce, 3));
+        assert!(!is_supported(ApiKey::Produce, 2));
+        assert!(!is_supported(ApiKey::Fetch, 99));
+        assert!(!is_supported(ApiKey::JoinGroup, 0));
+    }
+}

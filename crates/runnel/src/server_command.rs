@@ -1,0 +1,139 @@
+//! `runnel server`: resolve the configuration, open the data directory, serve until SIGINT or
+//! SIGTERM, then shut down cleanly.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use runnel_broker::config::{BrokerConfig, ConfigSource, RawConfig};
+use runnel_broker::Broker;
+
+pub const EXAMPLES: &str = "Examples:
+  runnel server
+  runnel server --listen 0.0.0.0:9092 --advertise broker1.example.com:9092
+  runnel server --config server.properties --override num.partitions=6";
+
+#[derive(Args)]
+pub struct ServerArgs {
+    /// Address to listen on (Kafka `listeners`).
+    #[arg(long, value_name = "IP:PORT")]
+    listen: Option<String>,
+    /// Address clients are told to connect to (Kafka `advertised.listeners`).
+    #[arg(long, value_name = "HOST:PORT")]
+    advertise: Option<String>,
+    /// Directory for logs and metadata (Kafka `log.dirs`).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// A Kafka server.properties file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Set one property, as kafka-server-start.sh --override does; repeatable.
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+pub fn run(args: ServerArgs) -> ExitCode {
+    init_logging(args.log_format);
+    let config = match resolve_config(&args) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("runnel: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match serve(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("runnel: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Defaults < config file < --override < flags.
+fn resolve_config(args: &ServerArgs) -> anyhow::Result<BrokerConfig> {
+    let mut raw = RawConfig::default();
+    if let Some(path) = &args.config {
+        raw.load_file(path)?;
+    }
+    for assignment in &args.overrides {
+        raw.apply_override(assignment)?;
+    }
+    if let Some(listen) = &args.listen {
+        raw.set(
+            "listeners",
+            &format!("PLAINTEXT://{listen}"),
+            ConfigSource::Flag,
+        )?;
+    }
+    if let Some(advertise) = &args.advertise {
+        raw.set(
+            "advertised.listeners",
+            &format!("PLAINTEXT://{advertise}"),
+            ConfigSource::Flag,
+        )?;
+    }
+    if let Some(dir) = &args.data_dir {
+        let dir = dir.to_str().context("--data-dir is not valid UTF-8")?;
+        raw.set("log.dirs", dir, ConfigSource::Flag)?;
+    }
+    Ok(BrokerConfig::from_raw(&raw)?)
+}
+
+fn serve(config: BrokerConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("runnel")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listen = config.listen;
+        let data_dir = config.data_dir.clone();
+        let broker = tokio::task::spawn_blocking(move || Broker::open(config))
+            .await?
+            .context("cannot open the data directory")?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        tracing::info!(
+            %listen,
+            data_dir = %data_dir.display(),
+            cluster_id = %broker.cluster.cluster_id,
+            node_id = broker.config.node_id,
+            "runnel broker started"
+        );
+        runnel_broker::serve(broker, listener, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        _ = terminate.recv() => tracing::info!("SIGTERM received"),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
