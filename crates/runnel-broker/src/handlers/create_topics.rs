@@ -53,7 +53,7 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
             match validate(ctx.broker, topic)
                 .and_then(|valid| create(ctx.broker, topic, valid, request.validate_only))
             {
-                Ok(result) => result,
+                Ok(result) => without_v5_fields(result, ctx.version()),
                 Err(refusal) => refused(topic, refusal),
             }
         })
@@ -185,6 +185,15 @@ fn create(
         .with_num_partitions(valid.partitions)
         .with_replication_factor(valid.replication_factor)
         .with_configs(Some(configs)))
+}
+
+/// Configs are reported from v5 on; the codec refuses them at older versions.
+fn without_v5_fields(result: CreatableTopicResult, version: i16) -> CreatableTopicResult {
+    if version >= 5 {
+        result
+    } else {
+        result.with_configs(None)
+    }
 }
 
 fn refused(topic: &CreatableTopic, (error, message): Refusal) -> CreatableTopicResult {

@@ -61,7 +61,8 @@ fn list_offset(
             .with_partition_index(request.partition_index)
             .with_timestamp(timestamp)
             .with_offset(offset)
-            .with_leader_epoch(if offset >= 0 {
+            // Leader epochs are on the wire from v4 on.
+            .with_leader_epoch(if offset >= 0 && version >= 4 {
                 partition.leader_epoch().0
             } else {
                 -1

@@ -76,6 +76,12 @@ impl RequestContext<'_> {
     }
 }
 
+/// Whether the request in `frame` may wait before it is answered (a long-polling fetch), so
+/// earlier responses must be written first.
+pub fn may_wait(frame: &[u8]) -> bool {
+    frame.len() >= 2 && i16::from_be_bytes([frame[0], frame[1]]) == ApiKey::Fetch as i16
+}
+
 pub async fn dispatch(
     broker: &Arc<Broker>,
     request: ParsedRequest,

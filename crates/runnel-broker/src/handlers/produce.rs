@@ -27,7 +27,7 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
             .partition_data
             .iter()
             .map(|data| match acks {
-                0 | 1 | -1 => produce_partition(topic.as_deref(), data),
+                -1..=1 => produce_partition(topic.as_deref(), data),
                 _ => error_response(data.index, ResponseError::InvalidRequiredAcks, None),
             })
             .collect();
