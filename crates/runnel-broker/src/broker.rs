@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kafka_protocol::error::ResponseError;
+use tokio::sync::watch;
 
 use crate::cluster_meta::{self, ClusterMeta, MetaError};
 use crate::config::topic::TopicConfig;
@@ -18,6 +19,8 @@ pub struct Broker {
     pub cluster: ClusterMeta,
     pub topics: TopicRegistry,
     pub fetch_sessions: FetchSessionCache,
+    /// Flips to true when shutdown begins: connections stop reading and long polls return.
+    shutdown: watch::Sender<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +50,18 @@ impl Broker {
             cluster,
             topics,
             fetch_sessions: FetchSessionCache::default(),
+            shutdown: watch::Sender::new(false),
         }))
+    }
+
+    /// Starts shutdown: every `shutdown_signal` receiver sees `true`.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// A receiver that changes to `true` when shutdown begins.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 
     /// The topic, auto-creating it when `auto.create.topics.enable` allows and `allow_auto_create`

@@ -23,7 +23,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_rx = broker.shutdown_signal();
     let mut connections = JoinSet::new();
     let flusher = tokio::spawn(flush_timer(broker.clone(), stop_rx.clone()));
     tokio::pin!(shutdown);
@@ -45,7 +45,7 @@ pub async fn serve(
     }
     tracing::info!("shutting down: closing connections");
     drop(listener);
-    stop_tx.send_replace(true);
+    broker.begin_shutdown();
     if tokio::time::timeout(SHUTDOWN_GRACE, async {
         while connections.join_next().await.is_some() {}
     })

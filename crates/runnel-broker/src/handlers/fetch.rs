@@ -50,14 +50,12 @@ pub async fn handle(ctx: &RequestContext<'_>, body: Bytes) -> Result<Option<Byte
         let reads = read_all(broker, &targets, isolation, max_bytes);
         let bytes: usize = reads.iter().map(|r| r.records.len()).sum();
         let any_error = reads.iter().any(|r| r.error.is_some());
-        if bytes >= min_bytes.max(1)
-            || any_error
-            || Instant::now() >= deadline
-            || watchers.is_empty()
-        {
+        if bytes >= min_bytes || any_error || Instant::now() >= deadline || watchers.is_empty() {
             break reads;
         }
-        wait_for_append(watchers, deadline).await;
+        if !wait_for_append(watchers, deadline, broker.shutdown_signal()).await {
+            break read_all(broker, &targets, isolation, max_bytes);
+        }
     };
     let reports: Vec<_> = targets
         .iter()
@@ -119,9 +117,21 @@ fn subscribe_all(broker: &Broker, targets: &[FetchTarget]) -> Vec<watch::Receive
         .collect()
 }
 
-async fn wait_for_append(mut watchers: Vec<watch::Receiver<i64>>, deadline: Instant) {
+/// Waits for an append to any watched partition or the deadline; false when the broker is
+/// shutting down, so the fetch answers with what it has instead of holding up the shutdown.
+async fn wait_for_append(
+    mut watchers: Vec<watch::Receiver<i64>>,
+    deadline: Instant,
+    mut shutdown: watch::Receiver<bool>,
+) -> bool {
+    if *shutdown.borrow_and_update() {
+        return false;
+    }
     let changes = select_all(watchers.iter_mut().map(|rx| Box::pin(rx.changed())));
-    let _ = tokio::time::timeout_at(deadline, changes).await;
+    tokio::select! {
+        _ = tokio::time::timeout_at(deadline, changes) => true,
+        _ = shutdown.changed() => false,
+    }
 }
 
 fn read_all(
