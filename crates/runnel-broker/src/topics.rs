@@ -1,5 +1,5 @@
 //! The topic registry of a single node: which topics exist, their ids, partitions and config
-//! overrides, persisted as one small properties file per topic under `<data>/__topics/`.
+//! overrides, persisted as one small properties file per topic under `<data>/__topics/<topic id>.properties`.
 //!
 //! Creation writes the partition directories first and the topic file last, deletion removes
 //! the topic file first: the topic file is the commit point, and partition directories with no
@@ -111,20 +111,30 @@ impl TopicRegistry {
             return Err(TopicError::AlreadyExists(name.to_string()));
         }
         let log_config = config.log_config(&self.log_defaults);
-        let partitions = (0..partitions)
+        let opened = (0..partitions)
             .map(|index| open_partition(&self.data_dir, name, index, log_config.clone(), now_ms))
-            .collect::<Result<Vec<_>, _>>()?;
-        let topic = Topic {
+            .collect::<Result<Vec<_>, _>>();
+        let topic = opened.map(|partitions| Topic {
             name: name.to_string(),
             id: Uuid::new_v4(),
             config,
             partitions,
+        });
+        let committed = topic.and_then(|topic| {
+            let text = topic_file_text(&topic);
+            write_atomically(&topic_file(&self.data_dir, topic.id), text.as_bytes())?;
+            Ok(topic)
+        });
+        let topic = match committed {
+            Ok(topic) => Arc::new(topic),
+            Err(error) => {
+                // Nothing refers to the directories yet: remove what was made.
+                for index in 0..partitions {
+                    let _ = std::fs::remove_dir_all(partition_dir(&self.data_dir, name, index));
+                }
+                return Err(error);
+            }
         };
-        write_atomically(
-            &topic_file(&self.data_dir, name),
-            topic_file_text(&topic).as_bytes(),
-        )?;
-        let topic = Arc::new(topic);
         self.topics.write().insert(name.to_string(), topic.clone());
         Ok(topic)
     }
@@ -137,7 +147,7 @@ impl TopicRegistry {
             .write()
             .remove(name)
             .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
-        std::fs::remove_file(topic_file(&self.data_dir, name))?;
+        std::fs::remove_file(topic_file(&self.data_dir, topic.id))?;
         sync_dir(&self.data_dir.join(TOPICS_DIR))?;
         for partition in &topic.partitions {
             partition.mark_deleted();
@@ -172,8 +182,10 @@ impl TopicRegistry {
     }
 }
 
-fn topic_file(data_dir: &Path, name: &str) -> PathBuf {
-    data_dir.join(TOPICS_DIR).join(format!("{name}.properties"))
+/// Named by topic id: a 249-character topic name plus a suffix would exceed the 255-byte file
+/// name limit.
+fn topic_file(data_dir: &Path, id: Uuid) -> PathBuf {
+    data_dir.join(TOPICS_DIR).join(format!("{id}.properties"))
 }
 
 pub fn partition_dir(data_dir: &Path, topic: &str, index: i32) -> PathBuf {

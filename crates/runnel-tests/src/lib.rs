@@ -104,7 +104,10 @@ impl TestBroker {
             .arg("--data-dir")
             .arg(self.data_dir.path().join("data"))
             .args(&self.extra_args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
@@ -124,7 +127,10 @@ impl TestBroker {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("runnel did not listen within {START_TIMEOUT:?}:\n{}", self.log());
+        panic!(
+            "runnel did not listen within {START_TIMEOUT:?}:\n{}",
+            self.log()
+        );
     }
 
     /// Everything the broker wrote to stdout and stderr so far.
@@ -160,7 +166,10 @@ impl TestBroker {
 
     /// Starts the broker again on the same port and data directory (after `stop` or `kill9`).
     pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "stop or kill the broker before restarting it");
+        assert!(
+            self.child.is_none(),
+            "stop or kill the broker before restarting it"
+        );
         self.spawn();
     }
 }
