@@ -1,6 +1,7 @@
 //! The broker's shared state: configuration, cluster identity, topics and fetch sessions. One
 //! `Arc<Broker>` is shared by every connection task.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -8,17 +9,23 @@ use kafka_protocol::error::ResponseError;
 use tokio::sync::watch;
 
 use crate::cluster_meta::{self, ClusterMeta, MetaError};
+use crate::config::dynamic::{DynamicConfig, Layer};
 use crate::config::topic::TopicConfig;
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, ConfigError};
 use crate::fetch_session::FetchSessionCache;
+use crate::group_runtime::{GroupRuntime, ReplayError, OFFSETS_TOPIC};
 use crate::topic_name::validate_topic_name;
 use crate::topics::{Topic, TopicError, TopicRegistry};
+use runnel_coordinator::group::GroupCoordinator;
 
 pub struct Broker {
     pub config: BrokerConfig,
     pub cluster: ClusterMeta,
     pub topics: TopicRegistry,
     pub fetch_sessions: FetchSessionCache,
+    pub groups: GroupRuntime,
+    /// Dynamic broker configs (AlterConfigs on the broker resource).
+    pub dynamic: parking_lot::Mutex<DynamicConfig>,
     /// Flips to true when shutdown begins: connections stop reading and long polls return.
     shutdown: watch::Sender<bool>,
 }
@@ -34,6 +41,10 @@ pub enum StartError {
     Meta(#[from] MetaError),
     #[error(transparent)]
     Topics(#[from] TopicError),
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    #[error("dynamic broker configuration: {0}")]
+    DynamicConfig(#[from] ConfigError),
 }
 
 impl Broker {
@@ -44,14 +55,65 @@ impl Broker {
             source,
         })?;
         let cluster = cluster_meta::load_or_create(&config.data_dir, config.node_id)?;
-        let topics = TopicRegistry::open(&config.data_dir, config.log_defaults.clone(), now_ms())?;
+        let dynamic = DynamicConfig::load(&config.data_dir, config.raw.clone())?;
+        let topics = TopicRegistry::open(&config.data_dir, dynamic.effective()?, now_ms())?;
+        let groups = GroupRuntime::load(GroupCoordinator::new(config.groups.clone()), &topics)?;
         Ok(Arc::new(Broker {
             config,
             cluster,
             topics,
             fetch_sessions: FetchSessionCache::default(),
+            groups,
+            dynamic: parking_lot::Mutex::new(dynamic),
             shutdown: watch::Sender::new(false),
         }))
+    }
+
+    /// `__consumer_offsets`, created on first use as in Kafka; None (logged) when it cannot be.
+    pub fn offsets_topic(&self) -> Option<Arc<Topic>> {
+        if let Some(topic) = self.topics.get(OFFSETS_TOPIC) {
+            return Some(topic);
+        }
+        let segment_bytes = self.config.offsets_topic_segment_bytes.to_string();
+        let config = TopicConfig::from_pairs([("segment.bytes", segment_bytes.as_str())])
+            .expect("offsets.topic.segment.bytes was validated with the same bounds");
+        let partitions = self.config.groups.offsets_partitions;
+        match self
+            .topics
+            .create(OFFSETS_TOPIC, partitions, config, now_ms())
+        {
+            Ok(topic) => {
+                tracing::info!(partitions, "created {OFFSETS_TOPIC}");
+                Some(topic)
+            }
+            Err(TopicError::AlreadyExists(_)) => self.topics.get(OFFSETS_TOPIC),
+            Err(error) => {
+                tracing::error!(%error, "cannot create {OFFSETS_TOPIC}");
+                None
+            }
+        }
+    }
+
+    /// Replaces one dynamic broker layer (validated), persists it, and re-applies every
+    /// partition's log configuration.
+    pub fn set_dynamic_layer(
+        &self,
+        layer: Layer,
+        values: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), String> {
+        let mut dynamic = self.dynamic.lock();
+        let mut candidate = dynamic.clone();
+        let effective = candidate.replace_layer(layer, values)?;
+        if validate_only {
+            return Ok(());
+        }
+        candidate
+            .persist()
+            .map_err(|e| format!("cannot persist dynamic config: {e}"))?;
+        *dynamic = candidate;
+        self.topics.set_broker_defaults(effective);
+        Ok(())
     }
 
     /// Starts shutdown: every `shutdown_signal` receiver sees `true`.
@@ -103,6 +165,11 @@ impl Broker {
             }
         }
     }
+}
+
+/// Internal topics are written only by the broker itself.
+pub fn is_internal_topic(name: &str) -> bool {
+    name == OFFSETS_TOPIC
 }
 
 /// Wall-clock milliseconds since the epoch, as Kafka timestamps are.

@@ -53,7 +53,7 @@ pub async fn serve(
             if handlers::may_wait(&frame) && pending.write_to(&mut stream).await.is_err() {
                 return;
             }
-            match handle_frame(frame, &broker).await {
+            match handle_frame(frame, &broker, peer).await {
                 Ok(Some(response)) => pending.push(response),
                 Ok(None) => {}
                 Err(error) => {
@@ -91,9 +91,13 @@ async fn close(
     let _ = pending.write_to(stream).await;
 }
 
-async fn handle_frame(frame: Bytes, broker: &Arc<Broker>) -> Result<Option<Bytes>, HandlerError> {
+async fn handle_frame(
+    frame: Bytes,
+    broker: &Arc<Broker>,
+    peer: SocketAddr,
+) -> Result<Option<Bytes>, HandlerError> {
     match parse_request(frame)? {
-        RequestFrame::Supported(request) => handlers::dispatch(broker, request).await,
+        RequestFrame::Supported(request) => handlers::dispatch(broker, request, peer).await,
         RequestFrame::UnsupportedApiVersions { correlation_id } => {
             api_versions::unsupported_version_response(correlation_id).map(Some)
         }

@@ -4,11 +4,14 @@
 //!   server ─▶ connection (one task per socket) ─▶ handlers/<api>.rs ─▶ topics ─▶ partition ─▶ runnel-log
 //! ```
 
+mod authorized_operations;
 mod broker;
 mod cluster_meta;
 pub mod config;
+mod config_resources;
 mod connection;
 mod fetch_session;
+mod group_runtime;
 mod handlers;
 mod partition;
 mod server;

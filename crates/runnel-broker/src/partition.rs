@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use runnel_log::{
-    AppendError, AppendInfo, HighWatermark, LastStableOffset, LeaderEpoch, LogStartOffset, Offset,
-    PartitionLog, ReadError, TimestampOffset,
+    AppendError, AppendInfo, HighWatermark, LastStableOffset, LeaderEpoch, LogConfig,
+    LogStartOffset, Offset, PartitionLog, ReadError, TimestampOffset,
 };
 use tokio::sync::watch;
 
@@ -136,6 +136,26 @@ impl Partition {
         let log = self.log.lock();
         self.check_live()?;
         Ok(log.max_timestamp_offset())
+    }
+
+    /// OffsetForLeaderEpoch: the epoch found and its end offset, None below the earliest epoch.
+    pub fn end_offset_for_epoch(
+        &self,
+        epoch: LeaderEpoch,
+    ) -> Result<Option<(LeaderEpoch, Offset)>, PartitionError> {
+        let log = self.log.lock();
+        self.check_live()?;
+        Ok(log.end_offset_for_epoch(epoch))
+    }
+
+    /// Applies a changed topic or broker configuration to the log.
+    pub fn set_config(&self, config: LogConfig) {
+        self.log.lock().set_config(config);
+    }
+
+    /// Bytes on disk, for DescribeLogDirs.
+    pub fn size_bytes(&self) -> u64 {
+        self.log.lock().size_bytes()
     }
 
     /// A receiver that changes whenever the high watermark moves.

@@ -26,6 +26,7 @@ pub async fn serve(
     let stop_rx = broker.shutdown_signal();
     let mut connections = JoinSet::new();
     let flusher = tokio::spawn(flush_timer(broker.clone(), stop_rx.clone()));
+    let group_timers = tokio::spawn(group_timers(broker.clone(), stop_rx.clone()));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -56,6 +57,7 @@ pub async fn serve(
         connections.abort_all();
     }
     flusher.await.ok();
+    group_timers.await.ok();
     let flush_broker = broker.clone();
     tokio::task::spawn_blocking(move || flush_broker.topics.flush_all())
         .await
@@ -76,4 +78,9 @@ async fn flush_timer(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
     }
+}
+
+async fn group_timers(broker: Arc<Broker>, stop: watch::Receiver<bool>) {
+    let offsets = || broker.offsets_topic();
+    broker.groups.run_timers(&offsets, stop).await;
 }

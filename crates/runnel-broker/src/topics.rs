@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use runnel_log::{LogConfig, PartitionLog};
+
+use crate::config::RawConfig;
 use uuid::Uuid;
 
 use crate::config::parse_properties;
@@ -53,7 +55,8 @@ pub enum TopicError {
 
 pub struct TopicRegistry {
     data_dir: PathBuf,
-    log_defaults: LogConfig,
+    /// The broker configuration topic defaults come from (changes with dynamic broker configs).
+    broker_defaults: RwLock<RawConfig>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     /// Serialises creates and deletes so two requests cannot race on the same directories.
     admin_lock: parking_lot::Mutex<()>,
@@ -63,7 +66,7 @@ impl TopicRegistry {
     /// Loads every topic under `data_dir`, recovering each partition log.
     pub fn open(
         data_dir: &Path,
-        log_defaults: LogConfig,
+        broker_defaults: RawConfig,
         now_ms: i64,
     ) -> Result<TopicRegistry, TopicError> {
         std::fs::create_dir_all(data_dir.join(TOPICS_DIR))?;
@@ -73,13 +76,13 @@ impl TopicRegistry {
             if path.extension().and_then(|e| e.to_str()) != Some("properties") {
                 continue;
             }
-            let topic = load_topic(data_dir, &path, &log_defaults, now_ms)?;
+            let topic = load_topic(data_dir, &path, &broker_defaults, now_ms)?;
             topics.insert(topic.name.clone(), Arc::new(topic));
         }
         remove_orphan_partition_dirs(data_dir, &topics)?;
         Ok(TopicRegistry {
             data_dir: data_dir.to_path_buf(),
-            log_defaults,
+            broker_defaults: RwLock::new(broker_defaults),
             topics: RwLock::new(topics),
             admin_lock: parking_lot::Mutex::new(()),
         })
@@ -110,7 +113,7 @@ impl TopicRegistry {
         if self.topics.read().contains_key(name) {
             return Err(TopicError::AlreadyExists(name.to_string()));
         }
-        let log_config = config.log_config(&self.log_defaults);
+        let log_config = config.log_config(&self.broker_defaults.read());
         let opened = (0..partitions)
             .map(|index| open_partition(&self.data_dir, name, index, log_config.clone(), now_ms))
             .collect::<Result<Vec<_>, _>>();
@@ -137,6 +140,88 @@ impl TopicRegistry {
         };
         self.topics.write().insert(name.to_string(), topic.clone());
         Ok(topic)
+    }
+
+    /// Grows a topic to `count` partitions (the caller checked it is larger).
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        now_ms: i64,
+    ) -> Result<Arc<Topic>, TopicError> {
+        let _guard = self.admin_lock.lock();
+        let old = self
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let log_config = old.config.log_config(&self.broker_defaults.read());
+        let mut partitions = old.partitions.clone();
+        for index in partitions.len() as i32..count {
+            partitions.push(open_partition(
+                &self.data_dir,
+                name,
+                index,
+                log_config.clone(),
+                now_ms,
+            )?);
+        }
+        let grown = Topic {
+            name: old.name.clone(),
+            id: old.id,
+            config: old.config.clone(),
+            partitions,
+        };
+        write_atomically(
+            &topic_file(&self.data_dir, grown.id),
+            topic_file_text(&grown).as_bytes(),
+        )?;
+        let grown = Arc::new(grown);
+        self.topics.write().insert(name.to_string(), grown.clone());
+        Ok(grown)
+    }
+
+    /// Replaces a topic's config overrides, persists them and applies them to its partitions.
+    pub fn reconfigure(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>, TopicError> {
+        let _guard = self.admin_lock.lock();
+        let old = self
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let changed = Topic {
+            name: old.name.clone(),
+            id: old.id,
+            config,
+            partitions: old.partitions.clone(),
+        };
+        write_atomically(
+            &topic_file(&self.data_dir, changed.id),
+            topic_file_text(&changed).as_bytes(),
+        )?;
+        let log_config = changed.config.log_config(&self.broker_defaults.read());
+        for partition in &changed.partitions {
+            partition.set_config(log_config.clone());
+        }
+        let changed = Arc::new(changed);
+        self.topics
+            .write()
+            .insert(name.to_string(), changed.clone());
+        Ok(changed)
+    }
+
+    /// New broker-level defaults (a dynamic broker config change): every partition's log
+    /// configuration is recomputed.
+    pub fn set_broker_defaults(&self, broker: RawConfig) {
+        let _guard = self.admin_lock.lock();
+        for topic in self.all() {
+            let log_config = topic.config.log_config(&broker);
+            for partition in &topic.partitions {
+                partition.set_config(log_config.clone());
+            }
+        }
+        *self.broker_defaults.write() = broker;
+    }
+
+    /// The broker configuration topic defaults currently come from.
+    pub fn broker_defaults(&self) -> RawConfig {
+        self.broker_defaults.read().clone()
     }
 
     /// Deletes a topic and its data.
@@ -223,7 +308,7 @@ fn topic_file_text(topic: &Topic) -> String {
 fn load_topic(
     data_dir: &Path,
     path: &Path,
-    log_defaults: &LogConfig,
+    broker_defaults: &RawConfig,
     now_ms: i64,
 ) -> Result<Topic, TopicError> {
     let malformed = |reason: String| TopicError::Malformed {
@@ -250,7 +335,7 @@ fn load_topic(
             .filter_map(|(k, v)| Some((k.strip_prefix("config.")?, v.as_str()))),
     )
     .map_err(malformed)?;
-    let log_config = config.log_config(log_defaults);
+    let log_config = config.log_config(broker_defaults);
     let partitions = (0..count)
         .map(|index| open_partition(data_dir, &name, index, log_config.clone(), now_ms))
         .collect::<Result<Vec<_>, _>>()?;

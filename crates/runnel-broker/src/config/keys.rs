@@ -2,7 +2,7 @@
 //! A key not in this table is refused at start: a silently ignored setting is worse than none.
 
 /// How a value is parsed and checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
     /// An integer within `min..=max`.
     Int {
@@ -10,6 +10,15 @@ pub enum Kind {
         max: i64,
     },
     Bool,
+    /// A decimal number within `min..=max`.
+    Double {
+        min: f64,
+        max: f64,
+    },
+    /// One of the listed words.
+    Choice(&'static [&'static str]),
+    /// A comma-separated, non-empty list of the listed words.
+    ChoiceList(&'static [&'static str]),
     /// Free text (paths, listener lists); checked where it is used.
     Text,
 }
@@ -144,6 +153,69 @@ pub const BROKER_KEYS: &[KeyDef] = &[
         "Oldest unflushed data age before the log is fsynced.",
     ),
     int(
+        "group.min.session.timeout.ms",
+        Some("6000"),
+        0,
+        I32_MAX,
+        "Shortest session timeout a group member may ask for.",
+    ),
+    int(
+        "group.max.session.timeout.ms",
+        Some("1800000"),
+        0,
+        I32_MAX,
+        "Longest session timeout a group member may ask for.",
+    ),
+    int(
+        "group.initial.rebalance.delay.ms",
+        Some("3000"),
+        0,
+        I32_MAX,
+        "Wait for more members before the first rebalance of an empty group.",
+    ),
+    int(
+        "group.max.size",
+        Some("2147483647"),
+        1,
+        I32_MAX,
+        "Most members a consumer group may have.",
+    ),
+    int(
+        "offsets.topic.num.partitions",
+        Some("50"),
+        1,
+        I32_MAX,
+        "Partitions of __consumer_offsets (fixed once the topic exists).",
+    ),
+    int(
+        "offsets.topic.segment.bytes",
+        Some("104857600"),
+        14,
+        I32_MAX,
+        "Segment size of __consumer_offsets.",
+    ),
+    int(
+        "offsets.retention.minutes",
+        Some("10080"),
+        1,
+        I32_MAX,
+        "How long offsets of an empty group are kept.",
+    ),
+    int(
+        "offsets.retention.check.interval.ms",
+        Some("600000"),
+        1,
+        i64::MAX,
+        "How often expired offsets are looked for.",
+    ),
+    int(
+        "offset.metadata.max.bytes",
+        Some("4096"),
+        0,
+        I32_MAX,
+        "Largest metadata string of an offset commit.",
+    ),
+    int(
         "socket.request.max.bytes",
         Some("104857600"),
         1,
@@ -192,6 +264,36 @@ pub fn check_value(key: &KeyDef, value: &str) -> Result<(), String> {
                 key.name
             )),
         },
+        Kind::Double { min, max } => match value.parse::<f64>() {
+            Ok(parsed) if (min..=max).contains(&parsed) => Ok(()),
+            _ => Err(format!(
+                "invalid value '{value}' for {}: expected a number between {min} and {max}",
+                key.name
+            )),
+        },
+        Kind::Choice(words) => check_words(key, value, words, false),
+        Kind::ChoiceList(words) => check_words(key, value, words, true),
         Kind::Text => Ok(()),
     }
+}
+
+fn check_words(key: &KeyDef, value: &str, words: &[&str], list: bool) -> Result<(), String> {
+    let items: Vec<&str> = if list {
+        value.split(',').map(str::trim).collect()
+    } else {
+        vec![value]
+    };
+    if !items.is_empty() && items.iter().all(|item| words.contains(item)) {
+        return Ok(());
+    }
+    let expected = if list {
+        "a comma-separated list of"
+    } else {
+        "one of"
+    };
+    Err(format!(
+        "invalid value '{value}' for {}: expected {expected} {}",
+        key.name,
+        words.join(", ")
+    ))
 }

@@ -3,6 +3,7 @@
 //! validated before the broker starts; an unknown key or a bad value stops the start with a
 //! message that names it.
 
+pub mod dynamic;
 mod keys;
 mod properties;
 pub mod topic;
@@ -12,9 +13,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-pub use keys::{KeyDef, Kind, BROKER_KEYS};
+pub use keys::{find_key, KeyDef, Kind, BROKER_KEYS};
 pub use properties::{parse_pair, parse_properties};
 
+use runnel_coordinator::group::GroupConfig;
 use runnel_log::LogConfig;
 
 /// Where an effective value came from (shown by `--check-config`, and DescribeConfigs later).
@@ -24,6 +26,22 @@ pub enum ConfigSource {
     ConfigFile,
     Override,
     Flag,
+    /// Set with AlterConfigs for all brokers (resource name "").
+    DynamicDefault,
+    /// Set with AlterConfigs for this broker (resource name = node id).
+    DynamicBroker,
+}
+
+impl ConfigSource {
+    /// Kafka's DescribeConfigs source code.
+    pub fn kafka_code(self) -> i8 {
+        match self {
+            ConfigSource::Default => 5,
+            ConfigSource::ConfigFile | ConfigSource::Override | ConfigSource::Flag => 4,
+            ConfigSource::DynamicDefault => 3,
+            ConfigSource::DynamicBroker => 2,
+        }
+    }
 }
 
 impl fmt::Display for ConfigSource {
@@ -33,6 +51,8 @@ impl fmt::Display for ConfigSource {
             ConfigSource::ConfigFile => "config file",
             ConfigSource::Override => "--override",
             ConfigSource::Flag => "command-line flag",
+            ConfigSource::DynamicDefault => "dynamic default broker config",
+            ConfigSource::DynamicBroker => "dynamic broker config",
         })
     }
 }
@@ -116,6 +136,12 @@ impl RawConfig {
         self.values.get(name).map(|(value, _)| value.as_str())
     }
 
+    pub fn get_with_source(&self, name: &str) -> Option<(&str, ConfigSource)> {
+        self.values
+            .get(name)
+            .map(|(value, source)| (value.as_str(), *source))
+    }
+
     /// Every set key with its value and source, sorted by key.
     pub fn entries(&self) -> impl Iterator<Item = (&'static str, &str, ConfigSource)> {
         self.values.iter().map(|(k, (v, s))| (*k, v.as_str(), *s))
@@ -141,6 +167,11 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     /// Topic-level defaults (`log.*` and `message.max.bytes`), the base of every topic's config.
     pub log_defaults: LogConfig,
+    /// Every broker key with its value and source (DescribeConfigs, topic defaults).
+    pub raw: RawConfig,
+    pub groups: GroupConfig,
+    /// `offsets.topic.segment.bytes`.
+    pub offsets_topic_segment_bytes: i64,
 }
 
 impl BrokerConfig {
@@ -149,20 +180,6 @@ impl BrokerConfig {
         let (advertised_host, advertised_port) = match raw.get("advertised.listeners") {
             Some(text) => split_host_port(strip_listener_scheme(text)?)?,
             None => (listen.ip().to_string(), listen.port()),
-        };
-        let roll_ms = raw
-            .int("log.roll.ms")
-            .unwrap_or_else(|| raw.int("log.roll.hours").expect("has a default") * 3_600_000);
-        let log_defaults = LogConfig {
-            segment_bytes: raw.int("log.segment.bytes").expect("default") as u64,
-            segment_ms: roll_ms,
-            segment_index_bytes: raw.int("log.index.size.max.bytes").expect("default") as u64,
-            index_interval_bytes: raw.int("log.index.interval.bytes").expect("default") as u64,
-            flush_messages: raw.int("log.flush.interval.messages").expect("default") as u64,
-            flush_ms: raw
-                .int("log.flush.interval.ms")
-                .map_or(u64::MAX, |ms| ms as u64),
-            max_message_bytes: raw.int("message.max.bytes").expect("default") as u64,
         };
         Ok(BrokerConfig {
             node_id: raw.int("node.id").expect("default") as i32,
@@ -176,8 +193,25 @@ impl BrokerConfig {
             auto_create_topics: raw.get("auto.create.topics.enable") == Some("true"),
             socket_request_max_bytes: raw.int("socket.request.max.bytes").expect("default")
                 as usize,
-            log_defaults,
+            log_defaults: topic::log_defaults(raw),
+            raw: raw.clone(),
+            groups: group_config(raw),
+            offsets_topic_segment_bytes: raw.int("offsets.topic.segment.bytes").expect("default"),
         })
+    }
+}
+
+fn group_config(raw: &RawConfig) -> GroupConfig {
+    let int = |name: &str| raw.int(name).expect("has a default");
+    GroupConfig {
+        min_session_timeout_ms: int("group.min.session.timeout.ms") as i32,
+        max_session_timeout_ms: int("group.max.session.timeout.ms") as i32,
+        initial_rebalance_delay_ms: int("group.initial.rebalance.delay.ms") as i32,
+        max_group_size: int("group.max.size") as i32,
+        offsets_retention_ms: int("offsets.retention.minutes") * 60_000,
+        offsets_retention_check_interval_ms: int("offsets.retention.check.interval.ms"),
+        offset_metadata_max_bytes: int("offset.metadata.max.bytes") as usize,
+        offsets_partitions: int("offsets.topic.num.partitions") as i32,
     }
 }
 

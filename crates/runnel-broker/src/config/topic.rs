@@ -1,43 +1,147 @@
-//! Per-topic configuration: the overrides a topic was created with, on top of the broker's
-//! `log.*` defaults. Only keys the log implements are accepted; anything else is refused with
-//! INVALID_CONFIG so a client never believes a setting took effect when it did not.
+//! Per-topic configuration: the overrides a topic was given, on top of defaults that come from
+//! the broker's configuration through Kafka's synonyms (`segment.bytes` <- `log.segment.bytes`,
+//! `segment.ms` <- `log.roll.ms` <- `log.roll.hours`, ...). Only keys the log implements are
+//! accepted; anything else is refused with INVALID_CONFIG, so a client never believes a
+//! setting took effect when it did not.
 
 use std::collections::BTreeMap;
 
 use runnel_log::LogConfig;
 
 use super::keys::{check_value, KeyDef, Kind};
+use super::{ConfigSource, RawConfig};
 
-const fn topic_int(name: &'static str, min: i64, doc: &'static str) -> KeyDef {
-    KeyDef {
-        name,
-        default: None,
-        kind: Kind::Int { min, max: i64::MAX },
-        doc,
+/// A broker key that supplies a topic key's default, and the factor that converts its unit
+/// (hours to milliseconds, for example).
+#[derive(Debug, Clone, Copy)]
+pub struct Synonym {
+    pub key: &'static str,
+    pub scale: i64,
+}
+
+const fn same(key: &'static str) -> Synonym {
+    Synonym { key, scale: 1 }
+}
+
+/// One topic-level key.
+pub struct TopicKey {
+    pub def: KeyDef,
+    /// Broker keys supplying the default, most specific first (Kafka's synonym order).
+    pub synonyms: &'static [Synonym],
+    /// Sets the key's (validated) value on a log configuration.
+    apply: fn(&mut LogConfig, &str),
+}
+
+const fn key(
+    name: &'static str,
+    kind: Kind,
+    doc: &'static str,
+    synonyms: &'static [Synonym],
+    apply: fn(&mut LogConfig, &str),
+) -> TopicKey {
+    TopicKey {
+        def: KeyDef {
+            name,
+            default: None,
+            kind,
+            doc,
+        },
+        synonyms,
+        apply,
     }
 }
 
-pub const TOPIC_KEYS: &[KeyDef] = &[
-    topic_int("segment.bytes", 14, "Segment size at which the log rolls."),
-    topic_int("segment.ms", 1, "Segment age at which the log rolls."),
-    topic_int(
+const fn int(min: i64) -> Kind {
+    Kind::Int { min, max: i64::MAX }
+}
+
+fn number(value: &str) -> i64 {
+    value.parse().expect("validated before it is applied")
+}
+
+pub const TOPIC_KEYS: &[TopicKey] = &[
+    key(
+        "segment.bytes",
+        int(14),
+        "Segment size at which the log rolls.",
+        &[same("log.segment.bytes")],
+        |c, v| c.segment_bytes = number(v) as u64,
+    ),
+    key(
+        "segment.ms",
+        int(1),
+        "Segment age at which the log rolls.",
+        &[
+            same("log.roll.ms"),
+            Synonym {
+                key: "log.roll.hours",
+                scale: 3_600_000,
+            },
+        ],
+        |c, v| c.segment_ms = number(v),
+    ),
+    key(
         "segment.index.bytes",
-        4,
+        int(4),
         "Largest offset index of a segment.",
+        &[same("log.index.size.max.bytes")],
+        |c, v| c.segment_index_bytes = number(v) as u64,
     ),
-    topic_int(
+    key(
         "index.interval.bytes",
-        0,
+        int(0),
         "Bytes between offset index entries.",
+        &[same("log.index.interval.bytes")],
+        |c, v| c.index_interval_bytes = number(v) as u64,
     ),
-    topic_int(
+    key(
         "flush.messages",
-        1,
+        int(1),
         "Records between fsyncs (1 = fsync before every acknowledgement).",
+        &[same("log.flush.interval.messages")],
+        |c, v| c.flush_messages = number(v) as u64,
     ),
-    topic_int("flush.ms", 0, "Age of unflushed data that forces an fsync."),
-    topic_int("max.message.bytes", 0, "Largest record batch accepted."),
+    key(
+        "flush.ms",
+        int(0),
+        "Age of unflushed data that forces an fsync.",
+        &[same("log.flush.interval.ms")],
+        |c, v| c.flush_ms = number(v) as u64,
+    ),
+    key(
+        "max.message.bytes",
+        int(0),
+        "Largest record batch accepted.",
+        &[same("message.max.bytes")],
+        |c, v| c.max_message_bytes = number(v) as u64,
+    ),
 ];
+
+pub fn find_topic_key(name: &str) -> Option<&'static TopicKey> {
+    TOPIC_KEYS.iter().find(|key| key.def.name == name)
+}
+
+/// The broker-supplied default of `key`: its value in the topic key's unit, the broker key it
+/// came from and that key's source. None when no synonym has a value (Kafka's null default).
+pub fn broker_default(
+    key: &TopicKey,
+    broker: &RawConfig,
+) -> Option<(String, &'static str, ConfigSource)> {
+    key.synonyms.iter().find_map(|synonym| {
+        let (value, source) = broker.get_with_source(synonym.key)?;
+        let value = if synonym.scale == 1 {
+            value.to_string()
+        } else {
+            (number(value) * synonym.scale).to_string()
+        };
+        Some((value, synonym.key, source))
+    })
+}
+
+/// The log configuration every topic without overrides gets.
+pub fn log_defaults(broker: &RawConfig) -> LogConfig {
+    TopicConfig::default().log_config(broker)
+}
 
 /// A topic's explicit overrides, validated. Keys absent here follow the broker defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,50 +154,49 @@ impl TopicConfig {
     pub fn from_pairs<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<TopicConfig, String> {
-        let mut overrides = BTreeMap::new();
+        let mut config = TopicConfig::default();
         for (name, value) in pairs {
-            let key = TOPIC_KEYS
-                .iter()
-                .find(|key| key.name == name)
-                .ok_or_else(|| format!("Unknown or unsupported topic config '{name}'"))?;
-            check_value(key, value)?;
-            overrides.insert(name.to_string(), value.to_string());
+            config.set(name, value)?;
         }
-        Ok(TopicConfig { overrides })
+        Ok(config)
+    }
+
+    /// Sets one override after validating it.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let key = find_topic_key(name)
+            .ok_or_else(|| format!("Unknown or unsupported topic config '{name}'"))?;
+        check_value(&key.def, value)?;
+        self.overrides.insert(name.to_string(), value.to_string());
+        Ok(())
+    }
+
+    /// Removes one override (the key then follows the broker default).
+    pub fn remove(&mut self, name: &str) -> Result<(), String> {
+        find_topic_key(name)
+            .ok_or_else(|| format!("Unknown or unsupported topic config '{name}'"))?;
+        self.overrides.remove(name);
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.overrides.get(name).map(String::as_str)
     }
 
     pub fn overrides(&self) -> impl Iterator<Item = (&str, &str)> {
         self.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// The log configuration: broker defaults with this topic's overrides applied.
-    pub fn log_config(&self, defaults: &LogConfig) -> LogConfig {
-        let int = |name: &str| {
-            self.overrides
-                .get(name)
-                .map(|v| v.parse::<i64>().expect("validated"))
-        };
-        let mut config = defaults.clone();
-        if let Some(v) = int("segment.bytes") {
-            config.segment_bytes = v as u64;
-        }
-        if let Some(v) = int("segment.ms") {
-            config.segment_ms = v;
-        }
-        if let Some(v) = int("segment.index.bytes") {
-            config.segment_index_bytes = v as u64;
-        }
-        if let Some(v) = int("index.interval.bytes") {
-            config.index_interval_bytes = v as u64;
-        }
-        if let Some(v) = int("flush.messages") {
-            config.flush_messages = v as u64;
-        }
-        if let Some(v) = int("flush.ms") {
-            config.flush_ms = v as u64;
-        }
-        if let Some(v) = int("max.message.bytes") {
-            config.max_message_bytes = v as u64;
+    /// The log configuration: broker defaults (through synonyms) with this topic's overrides.
+    pub fn log_config(&self, broker: &RawConfig) -> LogConfig {
+        let mut config = LogConfig::default();
+        for key in TOPIC_KEYS {
+            let value = match self.overrides.get(key.def.name) {
+                Some(value) => Some(value.clone()),
+                None => broker_default(key, broker).map(|(value, _, _)| value),
+            };
+            if let Some(value) = value {
+                (key.apply)(&mut config, &value);
+            }
         }
         config
     }
@@ -105,14 +208,32 @@ mod tests {
 
     #[test]
     fn overrides_apply_on_top_of_broker_defaults() {
+        let mut broker = RawConfig::default();
+        broker
+            .set("log.roll.hours", "2", ConfigSource::ConfigFile)
+            .unwrap();
         let config =
             TopicConfig::from_pairs([("segment.bytes", "1024"), ("flush.messages", "1")]).unwrap();
-        let log = config.log_config(&LogConfig::default());
+        let log = config.log_config(&broker);
         assert_eq!(log.segment_bytes, 1024);
         assert_eq!(log.flush_messages, 1);
         assert_eq!(
-            log.max_message_bytes,
-            LogConfig::default().max_message_bytes
+            log.segment_ms, 7_200_000,
+            "log.roll.hours is converted to ms"
+        );
+        assert_eq!(log.max_message_bytes, 1_048_588);
+    }
+
+    #[test]
+    fn the_most_specific_synonym_wins() {
+        let mut broker = RawConfig::default();
+        broker
+            .set("log.roll.ms", "5000", ConfigSource::Override)
+            .unwrap();
+        let key = find_topic_key("segment.ms").unwrap();
+        assert_eq!(
+            broker_default(key, &broker),
+            Some(("5000".to_string(), "log.roll.ms", ConfigSource::Override))
         );
     }
 

@@ -8,7 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::{HandlerError, RequestContext};
-use crate::broker::Broker;
+use crate::broker::{is_internal_topic, Broker};
 use crate::topics::TopicError;
 
 pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
@@ -42,6 +42,14 @@ fn delete_one(broker: &Broker, name: Option<TopicName>, id: Uuid) -> DeletableTo
             .with_topic_id(id)
             .with_error_code(error.code());
     };
+    if is_internal_topic(&topic.name) {
+        let message = format!("Internal topic {} cannot be deleted", topic.name);
+        return DeletableTopicResult::default()
+            .with_name(name)
+            .with_topic_id(topic.id)
+            .with_error_code(ResponseError::InvalidTopicException.code())
+            .with_error_message(Some(StrBytes::from_string(message)));
+    }
     let result = DeletableTopicResult::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(topic.id);

@@ -11,10 +11,8 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 
 use super::{HandlerError, RequestContext};
+use crate::authorized_operations;
 use crate::topics::Topic;
-
-/// "Authorized operations were not requested" in Kafka's encoding.
-const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
 pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
     let request: MetadataRequest = ctx.decode(body)?;
@@ -25,13 +23,17 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
         Some(topics) => topics.is_empty() && ctx.version() == 0,
     };
     let node_id = BrokerId(broker.config.node_id);
+    let topic_ops = authorized_operations::reported(
+        request.include_topic_authorized_operations,
+        authorized_operations::TOPIC,
+    );
     let allow_auto_create = ctx.version() < 4 || request.allow_auto_topic_creation;
     let topics = if wants_all {
         broker
             .topics
             .all()
             .iter()
-            .map(|topic| describe_topic(topic, node_id))
+            .map(|topic| describe_topic(topic, node_id, topic_ops))
             .collect()
     } else {
         request
@@ -40,11 +42,11 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
             .iter()
             .map(|requested| match &requested.name {
                 Some(name) => match broker.topic_or_auto_create(name, allow_auto_create) {
-                    Ok(topic) => describe_topic(&topic, node_id),
+                    Ok(topic) => describe_topic(&topic, node_id, topic_ops),
                     Err(error) => topic_error(Some(name.clone()), requested.topic_id, error),
                 },
                 None => match broker.topics.get_by_id(requested.topic_id) {
-                    Some(topic) => describe_topic(&topic, node_id),
+                    Some(topic) => describe_topic(&topic, node_id, topic_ops),
                     None => topic_error(None, requested.topic_id, ResponseError::UnknownTopicId),
                 },
             })
@@ -60,11 +62,14 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
         )))
         .with_controller_id(node_id)
         .with_topics(topics)
-        .with_cluster_authorized_operations(OPERATIONS_NOT_REQUESTED);
+        .with_cluster_authorized_operations(authorized_operations::reported(
+            request.include_cluster_authorized_operations,
+            authorized_operations::CLUSTER,
+        ));
     ctx.respond(&response)
 }
 
-fn describe_topic(topic: &Topic, node_id: BrokerId) -> MetadataResponseTopic {
+fn describe_topic(topic: &Topic, node_id: BrokerId, topic_ops: i32) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .iter()
@@ -86,7 +91,7 @@ fn describe_topic(topic: &Topic, node_id: BrokerId) -> MetadataResponseTopic {
             "__consumer_offsets" | "__transaction_state"
         ))
         .with_partitions(partitions)
-        .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED)
+        .with_topic_authorized_operations(topic_ops)
 }
 
 fn topic_error(
@@ -98,5 +103,5 @@ fn topic_error(
         .with_name(name)
         .with_topic_id(id)
         .with_error_code(error.code())
-        .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED)
+        .with_topic_authorized_operations(authorized_operations::NOT_REQUESTED)
 }

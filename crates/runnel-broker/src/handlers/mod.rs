@@ -2,14 +2,34 @@
 //! response; `dispatch` routes by API key. A handler returns `Ok(None)` only when the protocol
 //! says no response is sent (Produce with acks=0).
 
+mod alter_configs;
 pub mod api_versions;
+mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
+mod describe_groups;
+mod describe_log_dirs;
 mod fetch;
+mod find_coordinator;
+mod group;
+mod heartbeat;
+mod incremental_alter_configs;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
+mod offset_for_leader_epoch;
 mod produce;
+mod sync_group;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -44,6 +64,8 @@ pub struct RequestContext<'a> {
     pub broker: &'a Arc<Broker>,
     pub api_key: ApiKey,
     pub header: RequestHeader,
+    /// The client's address, as Kafka reports it in group descriptions.
+    pub peer: SocketAddr,
 }
 
 impl RequestContext<'_> {
@@ -79,17 +101,23 @@ impl RequestContext<'_> {
 /// Whether the request in `frame` may wait before it is answered (a long-polling fetch), so
 /// earlier responses must be written first.
 pub fn may_wait(frame: &[u8]) -> bool {
-    frame.len() >= 2 && i16::from_be_bytes([frame[0], frame[1]]) == ApiKey::Fetch as i16
+    const WAITING_APIS: [ApiKey; 3] = [ApiKey::Fetch, ApiKey::JoinGroup, ApiKey::SyncGroup];
+    frame.len() >= 2 && {
+        let key = i16::from_be_bytes([frame[0], frame[1]]);
+        WAITING_APIS.iter().any(|api| *api as i16 == key)
+    }
 }
 
 pub async fn dispatch(
     broker: &Arc<Broker>,
     request: ParsedRequest,
+    peer: SocketAddr,
 ) -> Result<Option<Bytes>, HandlerError> {
     let ctx = RequestContext {
         broker,
         api_key: request.api_key,
         header: request.header,
+        peer,
     };
     let body = request.body;
     match ctx.api_key {
@@ -100,6 +128,24 @@ pub async fn dispatch(
         ApiKey::ListOffsets => list_offsets::handle(&ctx, body),
         ApiKey::CreateTopics => create_topics::handle(&ctx, body),
         ApiKey::DeleteTopics => delete_topics::handle(&ctx, body),
+        ApiKey::FindCoordinator => find_coordinator::handle(&ctx, body),
+        ApiKey::JoinGroup => join_group::handle(&ctx, body).await,
+        ApiKey::SyncGroup => sync_group::handle(&ctx, body).await,
+        ApiKey::Heartbeat => heartbeat::handle(&ctx, body).await,
+        ApiKey::LeaveGroup => leave_group::handle(&ctx, body).await,
+        ApiKey::OffsetCommit => offset_commit::handle(&ctx, body).await,
+        ApiKey::OffsetFetch => offset_fetch::handle(&ctx, body).await,
+        ApiKey::DescribeGroups => describe_groups::handle(&ctx, body).await,
+        ApiKey::ListGroups => list_groups::handle(&ctx, body).await,
+        ApiKey::DeleteGroups => delete_groups::handle(&ctx, body).await,
+        ApiKey::OffsetDelete => offset_delete::handle(&ctx, body).await,
+        ApiKey::CreatePartitions => create_partitions::handle(&ctx, body),
+        ApiKey::DescribeCluster => describe_cluster::handle(&ctx, body),
+        ApiKey::DescribeLogDirs => describe_log_dirs::handle(&ctx, body),
+        ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch::handle(&ctx, body),
+        ApiKey::DescribeConfigs => describe_configs::handle(&ctx, body),
+        ApiKey::AlterConfigs => alter_configs::handle(&ctx, body),
+        ApiKey::IncrementalAlterConfigs => incremental_alter_configs::handle(&ctx, body),
         other => Err(HandlerError::Header(HeaderError::UnsupportedVersion {
             api_key: other,
             version: ctx.version(),

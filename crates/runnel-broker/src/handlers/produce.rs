@@ -13,7 +13,7 @@ use runnel_log::AppendError;
 use runnel_protocol::record_batch::BatchIter;
 
 use super::{HandlerError, RequestContext};
-use crate::broker::now_ms;
+use crate::broker::{is_internal_topic, now_ms};
 use crate::partition::PartitionError;
 use crate::topics::Topic;
 
@@ -60,6 +60,14 @@ fn produce_partition(
         Ok(topic) => topic,
         Err(error) => return error_response(data.index, *error, None),
     };
+    if is_internal_topic(&topic.name) {
+        let message = format!("Cannot append to internal topic {}", topic.name);
+        return error_response(
+            data.index,
+            ResponseError::InvalidTopicException,
+            Some(message),
+        );
+    }
     let Some(partition) = topic.partition(data.index) else {
         return error_response(data.index, ResponseError::UnknownTopicOrPartition, None);
     };

@@ -1,0 +1,263 @@
+//! Runs the group coordinator state machine (`runnel_coordinator::group`) for the broker: feeds
+//! it requests and time, appends the records it asks for to `__consumer_offsets`, and delivers
+//! its responses, some of which come later (a JoinGroup waits for the rebalance).
+//!
+//! ```text
+//!   handler ──call()──▶ [mutex: coordinator.handle() ─▶ append records ─▶ send responses]
+//!   timer task ───────▶ [mutex: coordinator.tick()   ─▶ append records ─▶ send responses]
+//! ```
+//! Appends happen under the same mutex as the state change that produced them, so the log
+//! holds records in the order the state machine made them and replay rebuilds the same state.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
+use parking_lot::Mutex;
+use runnel_coordinator::group::{
+    GroupCoordinator, GroupRequest, GroupResponse, Output, RequestMeta, RequestToken, TopicView,
+};
+use runnel_coordinator::records::encode_batch;
+use runnel_log::Offset;
+use runnel_protocol::record_batch::BatchIter;
+use tokio::sync::{oneshot, Notify};
+
+use crate::broker::now_ms;
+use crate::partition::{Isolation, Partition};
+use crate::topics::{Topic, TopicRegistry};
+
+/// The internal topic holding committed offsets and group metadata.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// Bytes read per step when replaying `__consumer_offsets` at start.
+const REPLAY_READ_BYTES: usize = 1024 * 1024;
+
+struct State {
+    coordinator: GroupCoordinator,
+    waiting: HashMap<RequestToken, oneshot::Sender<GroupResponse>>,
+    next_token: RequestToken,
+}
+
+pub struct GroupRuntime {
+    state: Mutex<State>,
+    /// Wakes the timer task when a request may have moved the next deadline earlier.
+    deadline_changed: Notify,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot replay {OFFSETS_TOPIC} partition {partition}: {reason}")]
+pub struct ReplayError {
+    partition: i32,
+    reason: String,
+}
+
+impl GroupRuntime {
+    /// Builds the coordinator state by replaying `__consumer_offsets`, if it exists.
+    pub fn load(
+        coordinator: GroupCoordinator,
+        topics: &TopicRegistry,
+    ) -> Result<GroupRuntime, ReplayError> {
+        let mut coordinator = coordinator;
+        if let Some(topic) = topics.get(OFFSETS_TOPIC) {
+            for partition in &topic.partitions {
+                replay_partition(&mut coordinator, partition)?;
+            }
+        }
+        coordinator.finish_loading(now_ms());
+        Ok(GroupRuntime {
+            state: Mutex::new(State {
+                coordinator,
+                waiting: HashMap::new(),
+                next_token: 0,
+            }),
+            deadline_changed: Notify::new(),
+        })
+    }
+
+    /// Hands `request` to the coordinator and waits for its response, however late it comes.
+    /// `offsets` gets (creating if needed) the `__consumer_offsets` topic for appends.
+    pub async fn call(
+        &self,
+        offsets: &(dyn Fn() -> Option<Arc<Topic>> + Sync),
+        topics: &TopicRegistry,
+        api_version: i16,
+        client_id: &str,
+        client_host: String,
+        request: GroupRequest,
+    ) -> Option<GroupResponse> {
+        let (sender, receiver) = oneshot::channel();
+        let token = {
+            let mut state = self.state.lock();
+            let token = state.next_token;
+            state.next_token += 1;
+            state.waiting.insert(token, sender);
+            let meta = RequestMeta {
+                token,
+                api_version,
+                client_id: client_id.to_string(),
+                client_host,
+            };
+            let output = state
+                .coordinator
+                .handle(meta, request, &RegistryView(topics), now_ms());
+            execute(&mut state, output, offsets);
+            token
+        };
+        self.deadline_changed.notify_one();
+        // If the connection goes away while we wait, tell the coordinator to forget the request.
+        let mut guard = CancelOnDrop {
+            runtime: self,
+            token,
+            armed: true,
+        };
+        let response = receiver.await.ok();
+        guard.armed = false;
+        response
+    }
+
+    /// Fires the coordinator's timers until `shutdown` says stop.
+    pub async fn run_timers(
+        &self,
+        offsets: &(dyn Fn() -> Option<Arc<Topic>> + Sync),
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            let deadline = self.state.lock().coordinator.next_deadline();
+            let sleep = async {
+                match deadline {
+                    Some(at) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            (at - now_ms()).max(0) as u64
+                        ))
+                        .await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = sleep => {
+                    let mut state = self.state.lock();
+                    let output = state.coordinator.tick(now_ms());
+                    execute(&mut state, output, offsets);
+                }
+                _ = self.deadline_changed.notified() => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.state.lock().coordinator.group_count()
+    }
+}
+
+struct CancelOnDrop<'a> {
+    runtime: &'a GroupRuntime,
+    token: RequestToken,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut state = self.runtime.state.lock();
+        state.waiting.remove(&self.token);
+        state.coordinator.cancel(self.token);
+    }
+}
+
+/// Performs an Output: appends in order (answering `then` or `on_failure`), then the direct
+/// responses.
+fn execute(state: &mut State, output: Output, offsets: &(dyn Fn() -> Option<Arc<Topic>> + Sync)) {
+    let topic = if output.appends.is_empty() {
+        None
+    } else {
+        offsets()
+    };
+    for append in output.appends {
+        let batch = encode_batch(&append.records, now_ms());
+        let partition = topic.as_ref().and_then(|t| t.partition(append.partition));
+        let result = match partition {
+            Some(partition) => partition
+                .append(&batch, now_ms())
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            None => Err(format!(
+                "no partition {} in {OFFSETS_TOPIC}",
+                append.partition
+            )),
+        };
+        match result {
+            Ok(()) => send_responses(state, append.then),
+            Err(error) => {
+                tracing::error!(partition = append.partition, %error, "cannot append to {OFFSETS_TOPIC}");
+                send_responses(state, append.on_failure);
+            }
+        }
+    }
+    send_responses(state, output.responses);
+}
+
+fn send_responses(state: &mut State, responses: Vec<(RequestToken, GroupResponse)>) {
+    for (token, response) in responses {
+        if let Some(sender) = state.waiting.remove(&token) {
+            // The receiver is gone only if its connection closed; nothing to do then.
+            let _ = sender.send(response);
+        }
+    }
+}
+
+struct RegistryView<'a>(&'a TopicRegistry);
+
+impl TopicView for RegistryView<'_> {
+    fn partition_exists(&self, topic: &str, partition: i32) -> bool {
+        self.0
+            .get(topic)
+            .is_some_and(|t| t.partition(partition).is_some())
+    }
+}
+
+fn replay_partition(
+    coordinator: &mut GroupCoordinator,
+    partition: &Partition,
+) -> Result<(), ReplayError> {
+    let error = |reason: String| ReplayError {
+        partition: partition.index(),
+        reason,
+    };
+    let offsets = partition.offsets().map_err(|e| error(e.to_string()))?;
+    let mut next = offsets.log_start.0;
+    while next < offsets.high_watermark.0 {
+        let fetched = partition
+            .read(next, REPLAY_READ_BYTES, Isolation::ReadUncommitted, true)
+            .map_err(|e| error(e.to_string()))?;
+        if fetched.records.is_empty() {
+            break;
+        }
+        next = replay_batches(coordinator, fetched.records).map_err(error)?;
+    }
+    Ok(())
+}
+
+/// Replays every record in `batches` (whole batches); returns the offset after the last one.
+fn replay_batches(coordinator: &mut GroupCoordinator, batches: Bytes) -> Result<Offset, String> {
+    let mut next = Offset(0);
+    for batch in BatchIter::new(&batches) {
+        let (header, bytes) = batch.map_err(|e| e.to_string())?;
+        next = Offset(header.last_offset() + 1);
+        if header.is_control() {
+            continue;
+        }
+        let mut bytes = batches.slice_ref(bytes);
+        let set = RecordBatchDecoder::decode(&mut bytes).map_err(|e| e.to_string())?;
+        for record in set.records {
+            let Some(key) = record.key else { continue };
+            coordinator
+                .replay(&key, record.value.as_deref())
+                .map_err(|e| format!("record at offset {}: {e}", record.offset))?;
+        }
+    }
+    Ok(next)
+}
