@@ -14,6 +14,7 @@ use crate::config::topic::TopicConfig;
 use crate::config::{BrokerConfig, ConfigError};
 use crate::fetch_session::FetchSessionCache;
 use crate::group_runtime::{GroupRuntime, ReplayError, OFFSETS_TOPIC};
+use crate::metrics::Metrics;
 use crate::topic_name::validate_topic_name;
 use crate::topics::{Topic, TopicError, TopicRegistry};
 use runnel_coordinator::group::GroupCoordinator;
@@ -24,6 +25,7 @@ pub struct Broker {
     pub topics: TopicRegistry,
     pub fetch_sessions: FetchSessionCache,
     pub groups: GroupRuntime,
+    pub metrics: Metrics,
     /// Dynamic broker configs (AlterConfigs on the broker resource).
     pub dynamic: parking_lot::Mutex<DynamicConfig>,
     /// Flips to true when shutdown begins: connections stop reading and long polls return.
@@ -65,6 +67,7 @@ impl Broker {
             fetch_sessions: FetchSessionCache::default(),
             groups,
             dynamic: parking_lot::Mutex::new(dynamic),
+            metrics: Metrics::default(),
             shutdown: watch::Sender::new(false),
         }))
     }
@@ -119,6 +122,10 @@ impl Broker {
     /// Starts shutdown: every `shutdown_signal` receiver sees `true`.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
     }
 
     /// A receiver that changes to `true` when shutdown begins.

@@ -31,12 +31,23 @@ const MAX_PENDING_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// Serves one connection until the peer closes it, it misbehaves, or the broker shuts down.
 pub async fn serve(
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     broker: Arc<Broker>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     stream.set_nodelay(true).ok();
+    broker.metrics.connection_opened();
+    serve_requests(stream, peer, &broker, &mut shutdown).await;
+    broker.metrics.connection_closed();
+}
+
+async fn serve_requests(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    broker: &Arc<Broker>,
+    shutdown: &mut watch::Receiver<bool>,
+) {
     let max_frame = broker.config.socket_request_max_bytes;
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut pending = PendingResponses::default();
@@ -53,7 +64,7 @@ pub async fn serve(
             if handlers::may_wait(&frame) && pending.write_to(&mut stream).await.is_err() {
                 return;
             }
-            match handle_frame(frame, &broker, peer).await {
+            match handle_frame(frame, broker, peer).await {
                 Ok(Some(response)) => pending.push(response),
                 Ok(None) => {}
                 Err(error) => {

@@ -13,6 +13,8 @@ mod connection;
 mod fetch_session;
 mod group_runtime;
 mod handlers;
+mod metrics;
+mod metrics_http;
 mod partition;
 mod server;
 mod storage;

@@ -164,11 +164,14 @@ impl Partition {
     }
 
     /// Applies the `flush.ms` policy; called by the broker's flush timer.
-    pub fn flush_if_due(&self, now_ms: i64) -> std::io::Result<()> {
+    /// Returns how long the fsync took, if one was due.
+    pub fn flush_if_due(&self, now_ms: i64) -> std::io::Result<Option<std::time::Duration>> {
         if self.deleted.load(Ordering::Acquire) {
-            return Ok(());
+            return Ok(None);
         }
-        self.log.lock().flush_if_due(now_ms).map(|_| ())
+        let started = std::time::Instant::now();
+        let flushed = self.log.lock().flush_if_due(now_ms)?;
+        Ok(flushed.then(|| started.elapsed()))
     }
 
     pub fn flush(&self) -> std::io::Result<()> {

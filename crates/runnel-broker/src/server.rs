@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::broker::{now_ms, Broker};
-use crate::connection;
+use crate::{connection, metrics_http};
 
 /// How often the `flush.ms` policy is checked.
 const FLUSH_CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -27,6 +27,23 @@ pub async fn serve(
     let mut connections = JoinSet::new();
     let flusher = tokio::spawn(flush_timer(broker.clone(), stop_rx.clone()));
     let group_timers = tokio::spawn(group_timers(broker.clone(), stop_rx.clone()));
+    let metrics_http = match broker.config.metrics_listen {
+        Some(address) => {
+            let listener = TcpListener::bind(address).await.map_err(|error| {
+                std::io::Error::new(
+                    error.kind(),
+                    format!("cannot listen for metrics on {address}: {error}"),
+                )
+            })?;
+            tracing::info!(%address, "metrics and health endpoints listening");
+            Some(tokio::spawn(metrics_http::serve(
+                broker.clone(),
+                listener,
+                stop_rx.clone(),
+            )))
+        }
+        None => None,
+    };
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -58,6 +75,9 @@ pub async fn serve(
     }
     flusher.await.ok();
     group_timers.await.ok();
+    if let Some(task) = metrics_http {
+        task.await.ok();
+    }
     let flush_broker = broker.clone();
     tokio::task::spawn_blocking(move || flush_broker.topics.flush_all())
         .await
@@ -73,7 +93,13 @@ async fn flush_timer(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = ticker.tick() => {
                 let broker = broker.clone();
-                tokio::task::spawn_blocking(move || broker.topics.flush_due(now_ms())).await.ok();
+                tokio::task::spawn_blocking(move || {
+                    for elapsed in broker.topics.flush_due(now_ms()) {
+                        broker.metrics.record_flush(elapsed);
+                    }
+                })
+                .await
+                .ok();
             }
             _ = stop.changed() => return,
         }

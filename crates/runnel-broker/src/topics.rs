@@ -255,15 +255,21 @@ impl TopicRegistry {
         }
     }
 
-    /// Applies every partition's `flush.ms` policy.
-    pub fn flush_due(&self, now_ms: i64) {
+    /// Applies every partition's `flush.ms` policy; returns the durations of the fsyncs done.
+    pub fn flush_due(&self, now_ms: i64) -> Vec<std::time::Duration> {
+        let mut flushes = Vec::new();
         for topic in self.all() {
             for partition in &topic.partitions {
-                if let Err(error) = partition.flush_if_due(now_ms) {
-                    tracing::error!(topic = %topic.name, partition = partition.index(), %error, "timed flush failed");
+                match partition.flush_if_due(now_ms) {
+                    Ok(Some(elapsed)) => flushes.push(elapsed),
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::error!(topic = %topic.name, partition = partition.index(), %error, "timed flush failed");
+                    }
                 }
             }
         }
+        flushes
     }
 }
 

@@ -7,13 +7,16 @@ use kafka_protocol::messages::ApiKey;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SupportedApi {
     pub key: ApiKey,
+    /// Kafka's name of the API, for logs and metric labels.
+    pub name: &'static str,
     pub min_version: i16,
     pub max_version: i16,
 }
 
-const fn api(key: ApiKey, min_version: i16, max_version: i16) -> SupportedApi {
+const fn api(key: ApiKey, name: &'static str, min_version: i16, max_version: i16) -> SupportedApi {
     SupportedApi {
         key,
+        name,
         min_version,
         max_version,
     }
@@ -23,36 +26,46 @@ const fn api(key: ApiKey, min_version: i16, max_version: i16) -> SupportedApi {
 /// kafka-python 2.x, the Java client 3.x/4.x). Produce starts at v3 (the first with v2 record
 /// batches), Fetch at v4 (the first with the last stable offset), as in Kafka 4.
 pub const SUPPORTED_APIS: &[SupportedApi] = &[
-    api(ApiKey::Produce, 3, 11),
-    api(ApiKey::Fetch, 4, 12),
-    api(ApiKey::ListOffsets, 1, 8),
-    api(ApiKey::Metadata, 0, 12),
-    api(ApiKey::ApiVersions, 0, 4),
-    api(ApiKey::CreateTopics, 2, 7),
-    api(ApiKey::DeleteTopics, 1, 6),
-    api(ApiKey::FindCoordinator, 0, 5),
-    api(ApiKey::JoinGroup, 0, 9),
-    api(ApiKey::SyncGroup, 0, 5),
-    api(ApiKey::Heartbeat, 0, 4),
-    api(ApiKey::LeaveGroup, 0, 5),
-    api(ApiKey::OffsetCommit, 2, 9),
-    api(ApiKey::OffsetFetch, 1, 9),
-    api(ApiKey::DescribeGroups, 0, 5),
-    api(ApiKey::ListGroups, 0, 5),
-    api(ApiKey::DeleteGroups, 0, 2),
-    api(ApiKey::OffsetDelete, 0, 0),
-    api(ApiKey::CreatePartitions, 0, 3),
-    api(ApiKey::DescribeCluster, 0, 1),
-    api(ApiKey::DescribeLogDirs, 1, 4),
-    api(ApiKey::OffsetForLeaderEpoch, 2, 4),
-    api(ApiKey::DescribeConfigs, 1, 4),
-    api(ApiKey::AlterConfigs, 0, 2),
-    api(ApiKey::IncrementalAlterConfigs, 0, 1),
+    api(ApiKey::Produce, "Produce", 3, 11),
+    api(ApiKey::Fetch, "Fetch", 4, 12),
+    api(ApiKey::ListOffsets, "ListOffsets", 1, 8),
+    api(ApiKey::Metadata, "Metadata", 0, 12),
+    api(ApiKey::ApiVersions, "ApiVersions", 0, 4),
+    api(ApiKey::CreateTopics, "CreateTopics", 2, 7),
+    api(ApiKey::DeleteTopics, "DeleteTopics", 1, 6),
+    api(ApiKey::FindCoordinator, "FindCoordinator", 0, 5),
+    api(ApiKey::JoinGroup, "JoinGroup", 0, 9),
+    api(ApiKey::SyncGroup, "SyncGroup", 0, 5),
+    api(ApiKey::Heartbeat, "Heartbeat", 0, 4),
+    api(ApiKey::LeaveGroup, "LeaveGroup", 0, 5),
+    api(ApiKey::OffsetCommit, "OffsetCommit", 2, 9),
+    api(ApiKey::OffsetFetch, "OffsetFetch", 1, 9),
+    api(ApiKey::DescribeGroups, "DescribeGroups", 0, 5),
+    api(ApiKey::ListGroups, "ListGroups", 0, 5),
+    api(ApiKey::DeleteGroups, "DeleteGroups", 0, 2),
+    api(ApiKey::OffsetDelete, "OffsetDelete", 0, 0),
+    api(ApiKey::CreatePartitions, "CreatePartitions", 0, 3),
+    api(ApiKey::DescribeCluster, "DescribeCluster", 0, 1),
+    api(ApiKey::DescribeLogDirs, "DescribeLogDirs", 1, 4),
+    api(ApiKey::OffsetForLeaderEpoch, "OffsetForLeaderEpoch", 2, 4),
+    api(ApiKey::DescribeConfigs, "DescribeConfigs", 1, 4),
+    api(ApiKey::AlterConfigs, "AlterConfigs", 0, 2),
+    api(
+        ApiKey::IncrementalAlterConfigs,
+        "IncrementalAlterConfigs",
+        0,
+        1,
+    ),
 ];
 
 /// The implemented range for `key`, if the broker answers that API at all.
 pub fn supported_range(key: ApiKey) -> Option<SupportedApi> {
     SUPPORTED_APIS.iter().copied().find(|api| api.key == key)
+}
+
+/// Kafka's name of an implemented API ("Unsupported" for others).
+pub fn api_name(key: ApiKey) -> &'static str {
+    supported_range(key).map_or("Unsupported", |api| api.name)
 }
 
 /// Whether `version` of `key` is implemented.

@@ -103,6 +103,8 @@ impl TestBroker {
             .arg(self.addr.to_string())
             .arg("--data-dir")
             .arg(self.data_dir.path().join("data"))
+            // Many brokers run at once in tests: the fixed default metrics port would clash.
+            .args(self.metrics_args())
             .args(&self.extra_args)
             .env(
                 "RUST_LOG",
@@ -114,6 +116,18 @@ impl TestBroker {
             .expect("spawn runnel");
         self.child = Some(child);
         self.wait_until_listening();
+    }
+
+    fn metrics_args(&self) -> Vec<&'static str> {
+        let chose_metrics = self
+            .extra_args
+            .iter()
+            .any(|a| a == "--metrics-listen" || a == "--no-metrics");
+        if chose_metrics {
+            Vec::new()
+        } else {
+            vec!["--no-metrics"]
+        }
     }
 
     fn wait_until_listening(&mut self) {

@@ -312,7 +312,10 @@ fn kafka_python_admin_describes_and_alters_configs() {
     );
     assert!(stdout.contains("OK segment.ms=60000"), "{stdout}");
     assert!(stdout.contains("OK partitions=4"), "{stdout}");
-    assert!(stdout.contains("OK AlterConfigs replaced the override set"), "{stdout}");
+    assert!(
+        stdout.contains("OK AlterConfigs replaced the override set"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("OK invalid value -> INVALID_CONFIG"),
         "{stdout}"

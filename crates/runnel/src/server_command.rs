@@ -12,7 +12,8 @@ use runnel_broker::Broker;
 pub const EXAMPLES: &str = "Examples:
   runnel server
   runnel server --listen 0.0.0.0:9092 --advertise broker1.example.com:9092
-  runnel server --config server.properties --override num.partitions=6";
+  runnel server --config server.properties --override num.partitions=6
+  runnel server --metrics-listen 0.0.0.0:9644     # Prometheus scrapes http://HOST:9644/metrics";
 
 #[derive(Args)]
 pub struct ServerArgs {
@@ -31,6 +32,17 @@ pub struct ServerArgs {
     /// Set one property, as kafka-server-start.sh --override does; repeatable.
     #[arg(long = "override", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
+    /// Address of the HTTP port serving /metrics, /health/live and /health/ready.
+    #[arg(
+        long,
+        value_name = "IP:PORT",
+        default_value = "127.0.0.1:9644",
+        conflicts_with = "no_metrics"
+    )]
+    metrics_listen: std::net::SocketAddr,
+    /// Do not open the metrics and health HTTP port.
+    #[arg(long)]
+    no_metrics: bool,
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -87,7 +99,9 @@ fn resolve_config(args: &ServerArgs) -> anyhow::Result<BrokerConfig> {
         let dir = dir.to_str().context("--data-dir is not valid UTF-8")?;
         raw.set("log.dirs", dir, ConfigSource::Flag)?;
     }
-    Ok(BrokerConfig::from_raw(&raw)?)
+    let mut config = BrokerConfig::from_raw(&raw)?;
+    config.metrics_listen = (!args.no_metrics).then_some(args.metrics_listen);
+    Ok(config)
 }
 
 fn serve(config: BrokerConfig) -> anyhow::Result<()> {

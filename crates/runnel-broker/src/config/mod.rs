@@ -152,6 +152,9 @@ impl RawConfig {
     }
 }
 
+/// The HTTP metrics port's default, as Redpanda's admin port.
+pub const DEFAULT_METRICS_PORT: u16 = 9644;
+
 /// The typed configuration the broker runs with.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -170,6 +173,9 @@ pub struct BrokerConfig {
     /// Every broker key with its value and source (DescribeConfigs, topic defaults).
     pub raw: RawConfig,
     pub groups: GroupConfig,
+    /// Where the Prometheus/health HTTP port listens; None turns it off. Not a Kafka
+    /// property: set with `--metrics-listen` / `--no-metrics`.
+    pub metrics_listen: Option<SocketAddr>,
     /// `offsets.topic.segment.bytes`.
     pub offsets_topic_segment_bytes: i64,
 }
@@ -196,6 +202,7 @@ impl BrokerConfig {
             log_defaults: topic::log_defaults(raw),
             raw: raw.clone(),
             groups: group_config(raw),
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT))),
             offsets_topic_segment_bytes: raw.int("offsets.topic.segment.bytes").expect("default"),
         })
     }

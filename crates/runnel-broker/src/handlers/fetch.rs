@@ -12,6 +12,7 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use runnel_log::{Offset, ReadError};
+use runnel_protocol::record_batch::BatchIter;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -63,8 +64,25 @@ pub async fn handle(ctx: &RequestContext<'_>, body: Bytes) -> Result<Option<Byte
         .map(|(t, r)| (t, r.report, !r.records.is_empty() || r.error.is_some()))
         .collect();
     let include = broker.fetch_sessions.finish(mode, &reports);
+    record_metrics(broker, &targets, &reads);
     let response = build_response(mode, &targets, reads, &include, isolation);
     ctx.respond(&response)
+}
+
+/// Bytes and records served, by topic (records counted from batch headers, no decoding).
+fn record_metrics(broker: &Broker, targets: &[FetchTarget], reads: &[PartitionRead]) {
+    for (target, read) in targets.iter().zip(reads) {
+        if read.records.is_empty() {
+            continue;
+        }
+        let records = BatchIter::new(&read.records)
+            .map_while(Result::ok)
+            .map(|(header, _)| u64::try_from(header.records_count).unwrap_or(0))
+            .sum();
+        broker
+            .metrics
+            .record_fetch(&target.topic, read.records.len(), records);
+    }
 }
 
 fn session_request(request: &FetchRequest) -> SessionRequest {

@@ -120,32 +120,46 @@ pub async fn dispatch(
         peer,
     };
     let body = request.body;
+    let started = std::time::Instant::now();
+    let result = route(&ctx, body).await;
+    broker
+        .metrics
+        .record_request(api_name(ctx.api_key), started.elapsed());
+    result
+}
+
+/// The API's name as a metric label.
+fn api_name(key: ApiKey) -> &'static str {
+    runnel_protocol::versions::api_name(key)
+}
+
+async fn route(ctx: &RequestContext<'_>, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
     match ctx.api_key {
-        ApiKey::ApiVersions => api_versions::handle(&ctx, body),
-        ApiKey::Metadata => metadata::handle(&ctx, body),
-        ApiKey::Produce => produce::handle(&ctx, body),
-        ApiKey::Fetch => fetch::handle(&ctx, body).await,
-        ApiKey::ListOffsets => list_offsets::handle(&ctx, body),
-        ApiKey::CreateTopics => create_topics::handle(&ctx, body),
-        ApiKey::DeleteTopics => delete_topics::handle(&ctx, body),
-        ApiKey::FindCoordinator => find_coordinator::handle(&ctx, body),
-        ApiKey::JoinGroup => join_group::handle(&ctx, body).await,
-        ApiKey::SyncGroup => sync_group::handle(&ctx, body).await,
-        ApiKey::Heartbeat => heartbeat::handle(&ctx, body).await,
-        ApiKey::LeaveGroup => leave_group::handle(&ctx, body).await,
-        ApiKey::OffsetCommit => offset_commit::handle(&ctx, body).await,
-        ApiKey::OffsetFetch => offset_fetch::handle(&ctx, body).await,
-        ApiKey::DescribeGroups => describe_groups::handle(&ctx, body).await,
-        ApiKey::ListGroups => list_groups::handle(&ctx, body).await,
-        ApiKey::DeleteGroups => delete_groups::handle(&ctx, body).await,
-        ApiKey::OffsetDelete => offset_delete::handle(&ctx, body).await,
-        ApiKey::CreatePartitions => create_partitions::handle(&ctx, body),
-        ApiKey::DescribeCluster => describe_cluster::handle(&ctx, body),
-        ApiKey::DescribeLogDirs => describe_log_dirs::handle(&ctx, body),
-        ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch::handle(&ctx, body),
-        ApiKey::DescribeConfigs => describe_configs::handle(&ctx, body),
-        ApiKey::AlterConfigs => alter_configs::handle(&ctx, body),
-        ApiKey::IncrementalAlterConfigs => incremental_alter_configs::handle(&ctx, body),
+        ApiKey::ApiVersions => api_versions::handle(ctx, body),
+        ApiKey::Metadata => metadata::handle(ctx, body),
+        ApiKey::Produce => produce::handle(ctx, body),
+        ApiKey::Fetch => fetch::handle(ctx, body).await,
+        ApiKey::ListOffsets => list_offsets::handle(ctx, body),
+        ApiKey::CreateTopics => create_topics::handle(ctx, body),
+        ApiKey::DeleteTopics => delete_topics::handle(ctx, body),
+        ApiKey::FindCoordinator => find_coordinator::handle(ctx, body),
+        ApiKey::JoinGroup => join_group::handle(ctx, body).await,
+        ApiKey::SyncGroup => sync_group::handle(ctx, body).await,
+        ApiKey::Heartbeat => heartbeat::handle(ctx, body).await,
+        ApiKey::LeaveGroup => leave_group::handle(ctx, body).await,
+        ApiKey::OffsetCommit => offset_commit::handle(ctx, body).await,
+        ApiKey::OffsetFetch => offset_fetch::handle(ctx, body).await,
+        ApiKey::DescribeGroups => describe_groups::handle(ctx, body).await,
+        ApiKey::ListGroups => list_groups::handle(ctx, body).await,
+        ApiKey::DeleteGroups => delete_groups::handle(ctx, body).await,
+        ApiKey::OffsetDelete => offset_delete::handle(ctx, body).await,
+        ApiKey::CreatePartitions => create_partitions::handle(ctx, body),
+        ApiKey::DescribeCluster => describe_cluster::handle(ctx, body),
+        ApiKey::DescribeLogDirs => describe_log_dirs::handle(ctx, body),
+        ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch::handle(ctx, body),
+        ApiKey::DescribeConfigs => describe_configs::handle(ctx, body),
+        ApiKey::AlterConfigs => alter_configs::handle(ctx, body),
+        ApiKey::IncrementalAlterConfigs => incremental_alter_configs::handle(ctx, body),
         other => Err(HandlerError::Header(HeaderError::UnsupportedVersion {
             api_key: other,
             version: ctx.version(),

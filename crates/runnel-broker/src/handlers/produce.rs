@@ -9,11 +9,12 @@ use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
-use runnel_log::AppendError;
+use runnel_log::{AppendError, AppendInfo};
 use runnel_protocol::record_batch::BatchIter;
 
 use super::{HandlerError, RequestContext};
 use crate::broker::{is_internal_topic, now_ms};
+use crate::metrics::Metrics;
 use crate::partition::PartitionError;
 use crate::topics::Topic;
 
@@ -27,7 +28,7 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
             .partition_data
             .iter()
             .map(|data| match acks {
-                -1..=1 => produce_partition(topic.as_deref(), data),
+                -1..=1 => produce_partition(topic.as_deref(), data, &ctx.broker.metrics),
                 _ => error_response(data.index, ResponseError::InvalidRequiredAcks, None),
             })
             .collect();
@@ -55,6 +56,7 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
 fn produce_partition(
     topic: Result<&Topic, &ResponseError>,
     data: &PartitionProduceData,
+    metrics: &Metrics,
 ) -> PartitionProduceResponse {
     let topic = match topic {
         Ok(topic) => topic,
@@ -76,11 +78,10 @@ fn produce_partition(
         Err((error, message)) => return error_response(data.index, error, Some(message)),
     };
     match partition.append(batch, now_ms()) {
-        Ok(info) => PartitionProduceResponse::default()
-            .with_index(data.index)
-            .with_base_offset(info.base_offset.value())
-            .with_log_append_time_ms(-1)
-            .with_log_start_offset(info.log_start_offset.value()),
+        Ok(info) => {
+            metrics.record_produce(&topic.name, info.bytes, u64::from(info.records));
+            success_response(data.index, &info)
+        }
         Err(error) => {
             let code = append_error_code(&error);
             if code == ResponseError::KafkaStorageError {
@@ -135,6 +136,14 @@ fn append_error_code(error: &PartitionError) -> ResponseError {
             ResponseError::KafkaStorageError
         }
     }
+}
+
+fn success_response(index: i32, info: &AppendInfo) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_base_offset(info.base_offset.value())
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(info.log_start_offset.value())
 }
 
 fn error_response(

@@ -1,0 +1,111 @@
+//! The operator's HTTP port: `GET /metrics` (Prometheus/OpenMetrics text), `GET /health/live`
+//! (the process answers) and `GET /health/ready` (serving, not shutting down).
+//!
+//! Three fixed GET routes do not justify an HTTP framework: this reads the request line,
+//! answers and closes the connection (`Connection: close`), which every scraper handles.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::broker::Broker;
+use crate::metrics::PartitionSnapshot;
+
+/// Longest request head read before giving up on a client.
+const MAX_REQUEST_BYTES: usize = 8 * 1024;
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves the HTTP port until shutdown.
+pub async fn serve(broker: Arc<Broker>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    tokio::spawn(answer(stream, broker.clone()));
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn answer(mut stream: TcpStream, broker: Arc<Broker>) {
+    let Ok(Some(path)) = tokio::time::timeout(READ_TIMEOUT, read_path(&mut stream)).await else {
+        return;
+    };
+    let (status, content_type, body) = route(&path, &broker);
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// The path of a `GET` request line, reading until the end of the request head.
+async fn read_path(stream: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let read = stream.read(&mut chunk).await.ok()?;
+        if read == 0 || head.len() + read > MAX_REQUEST_BYTES {
+            return None;
+        }
+        head.extend_from_slice(&chunk[..read]);
+    }
+    let line = head.split(|b| *b == b'\r').next()?;
+    let mut parts = std::str::from_utf8(line).ok()?.split(' ');
+    match (parts.next(), parts.next()) {
+        (Some("GET"), Some(path)) => Some(path.to_string()),
+        _ => Some(String::new()),
+    }
+}
+
+fn route(path: &str, broker: &Broker) -> (&'static str, &'static str, String) {
+    const TEXT: &str = "text/plain; charset=utf-8";
+    match path.split('?').next().unwrap_or_default() {
+        "/metrics" => (
+            "200 OK",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            scrape(broker),
+        ),
+        "/health/live" => ("200 OK", TEXT, "live\n".to_string()),
+        "/health/ready" if broker.is_shutting_down() => (
+            "503 Service Unavailable",
+            TEXT,
+            "shutting down\n".to_string(),
+        ),
+        "/health/ready" => ("200 OK", TEXT, "ready\n".to_string()),
+        _ => (
+            "404 Not Found",
+            TEXT,
+            "not found: try /metrics, /health/live or /health/ready\n".to_string(),
+        ),
+    }
+}
+
+/// Refreshes the scrape-time gauges and encodes everything.
+fn scrape(broker: &Broker) -> String {
+    let topics = broker.topics.all();
+    let snapshots = topics.iter().flat_map(|topic| {
+        topic.partitions.iter().filter_map(|p| {
+            let offsets = p.offsets().ok()?;
+            Some(PartitionSnapshot {
+                topic: &topic.name,
+                partition: p.index(),
+                size_bytes: p.size_bytes(),
+                log_start: offsets.log_start.0.value(),
+                high_watermark: offsets.high_watermark.0.value(),
+            })
+        })
+    });
+    broker.metrics.set_partitions(snapshots);
+    broker
+        .metrics
+        .set_groups(broker.groups.group_count(), Vec::new());
+    broker.metrics.encode()
+}
