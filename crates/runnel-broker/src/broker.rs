@@ -78,7 +78,9 @@ impl Broker {
             return Some(topic);
         }
         let segment_bytes = self.config.offsets_topic_segment_bytes.to_string();
-        let config = TopicConfig::from_pairs([("segment.bytes", segment_bytes.as_str())])
+        // Compacted, as in Kafka: only the latest commit per partition and group matters.
+        let pairs = [("segment.bytes", segment_bytes.as_str()), ("cleanup.policy", "compact")];
+        let config = TopicConfig::from_pairs(pairs)
             .expect("offsets.topic.segment.bytes was validated with the same bounds");
         let partitions = self.config.groups.offsets_partitions;
         match self

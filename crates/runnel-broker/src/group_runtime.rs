@@ -58,12 +58,13 @@ impl GroupRuntime {
         topics: &TopicRegistry,
     ) -> Result<GroupRuntime, ReplayError> {
         let mut coordinator = coordinator;
+        // Without the topic there is nothing to load (it is created on first use).
         if let Some(topic) = topics.get(OFFSETS_TOPIC) {
             for partition in &topic.partitions {
                 replay_partition(&mut coordinator, partition)?;
             }
+            coordinator.finish_loading(now_ms());
         }
-        coordinator.finish_loading(now_ms());
         Ok(GroupRuntime {
             state: Mutex::new(State {
                 coordinator,

@@ -13,6 +13,7 @@ mod connection;
 mod fetch_session;
 mod group_runtime;
 mod handlers;
+mod log_maintenance;
 mod metrics;
 mod metrics_http;
 mod partition;

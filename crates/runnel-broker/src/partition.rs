@@ -9,9 +9,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use parking_lot::Mutex;
 use runnel_log::{
-    AppendError, AppendInfo, HighWatermark, LastStableOffset, LeaderEpoch, LogConfig,
+    AppendError, AppendInfo, CleanOutcome, DeleteRecordsError, RetentionOutcome, HighWatermark, LastStableOffset, LeaderEpoch, LogConfig,
     LogStartOffset, Offset, PartitionLog, ReadError, TimestampOffset,
 };
 use tokio::sync::watch;
@@ -46,6 +47,26 @@ pub enum PartitionError {
     Append(#[from] AppendError),
     #[error(transparent)]
     Read(#[from] ReadError),
+    #[error(transparent)]
+    DeleteRecords(#[from] DeleteRecordsError),
+}
+
+impl PartitionError {
+    /// The Kafka error code a client gets for this failure.
+    pub fn error_code(&self) -> ResponseError {
+        match self {
+            PartitionError::Deleted => ResponseError::UnknownTopicOrPartition,
+            PartitionError::Append(AppendError::Corrupt(_)) => ResponseError::CorruptMessage,
+            PartitionError::Append(AppendError::InvalidRecord(_)) => ResponseError::InvalidRecord,
+            PartitionError::Append(AppendError::MessageTooLarge { .. }) => ResponseError::MessageTooLarge,
+            PartitionError::Read(ReadError::OffsetOutOfRange { .. })
+            | PartitionError::DeleteRecords(DeleteRecordsError::OffsetOutOfRange { .. }) => {
+                ResponseError::OffsetOutOfRange
+            }
+            PartitionError::DeleteRecords(DeleteRecordsError::PolicyViolation(_)) => ResponseError::PolicyViolation,
+            _ => ResponseError::KafkaStorageError,
+        }
+    }
 }
 
 pub struct Partition {
@@ -146,6 +167,52 @@ impl Partition {
         let log = self.log.lock();
         self.check_live()?;
         Ok(log.end_offset_for_epoch(epoch))
+    }
+
+    /// One retention pass (time and size); None when the partition was deleted.
+    pub fn apply_retention(&self, now_ms: i64) -> std::io::Result<Option<RetentionOutcome>> {
+        let mut log = self.log.lock();
+        if self.check_live().is_err() {
+            return Ok(None);
+        }
+        let outcome = log.apply_retention(now_ms)?;
+        drop(log);
+        self.wake_fetches();
+        Ok(Some(outcome))
+    }
+
+    /// Compacts the log if it is dirty enough. The lock is held only to plan and to install;
+    /// reading and rewriting segments happens without it, so appends carry on meanwhile.
+    pub fn clean(&self, now_ms: i64) -> std::io::Result<Option<CleanOutcome>> {
+        let plan = {
+            let log = self.log.lock();
+            if self.check_live().is_err() {
+                return Ok(None);
+            }
+            log.prepare_clean(now_ms)
+        };
+        let Some(plan) = plan else { return Ok(None) };
+        let cleaned = plan.execute(now_ms)?;
+        let mut log = self.log.lock();
+        if self.check_live().is_err() {
+            return Ok(None);
+        }
+        log.install_cleaned(cleaned).map(Some)
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset`.
+    pub fn delete_records_before(&self, offset: Offset) -> Result<LogStartOffset, PartitionError> {
+        let mut log = self.log.lock();
+        self.check_live()?;
+        let start = log.delete_records_before(offset)?;
+        drop(log);
+        self.wake_fetches();
+        Ok(start)
+    }
+
+    /// Long polls re-read after the log start moved, so a consumer below it learns promptly.
+    fn wake_fetches(&self) {
+        self.high_watermark_tx.send_modify(|_| {});
     }
 
     /// Applies a changed topic or broker configuration to the log.

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::broker::{now_ms, Broker};
-use crate::{connection, metrics_http};
+use crate::{connection, log_maintenance, metrics_http};
 
 /// How often the `flush.ms` policy is checked.
 const FLUSH_CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -27,6 +27,10 @@ pub async fn serve(
     let mut connections = JoinSet::new();
     let flusher = tokio::spawn(flush_timer(broker.clone(), stop_rx.clone()));
     let group_timers = tokio::spawn(group_timers(broker.clone(), stop_rx.clone()));
+    let retention_interval = Duration::from_millis(broker.config.retention_check_interval_ms);
+    let retention = tokio::spawn(log_maintenance::retention_task(broker.clone(), retention_interval, stop_rx.clone()));
+    let cleaner_backoff = Duration::from_millis(broker.config.cleaner_backoff_ms);
+    let cleaner = tokio::spawn(log_maintenance::cleaner_task(broker.clone(), cleaner_backoff, stop_rx.clone()));
     let metrics_http = match broker.config.metrics_listen {
         Some(address) => {
             let listener = TcpListener::bind(address).await.map_err(|error| {
@@ -75,6 +79,8 @@ pub async fn serve(
     }
     flusher.await.ok();
     group_timers.await.ok();
+    retention.await.ok();
+    cleaner.await.ok();
     if let Some(task) = metrics_http {
         task.await.ok();
     }

@@ -98,7 +98,7 @@ impl ActiveSegment {
         prefix.copy_from_slice(&batch[..PATCHED_PREFIX_LEN]);
         set_base_offset(&mut prefix, base_offset.value());
         set_partition_leader_epoch(&mut prefix, epoch.0);
-        if let Err(e) = write_two(&mut self.segment.log, &prefix, &batch[PATCHED_PREFIX_LEN..]) {
+        if let Err(e) = write_two(&self.segment.log, &prefix, &batch[PATCHED_PREFIX_LEN..]) {
             // Drop whatever part of the batch reached the file, so the next append does not
             // land after garbage. If this fails too, recovery truncates it on restart.
             let _ = self.segment.log.set_len(self.segment.size_bytes);
@@ -144,7 +144,7 @@ impl Segment {
 }
 
 /// `write_all` for two buffers with one `writev` in the common case.
-fn write_two(file: &mut File, mut first: &[u8], mut second: &[u8]) -> io::Result<()> {
+fn write_two(mut file: &File, mut first: &[u8], mut second: &[u8]) -> io::Result<()> {
     // Each successful call writes at least one byte, bounding the loop by the batch size.
     while !first.is_empty() || !second.is_empty() {
         match file.write_vectored(&[IoSlice::new(first), IoSlice::new(second)]) {

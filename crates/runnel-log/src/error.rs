@@ -36,6 +36,24 @@ pub enum ReadError {
     Io(#[from] std::io::Error),
 }
 
+/// Why DeleteRecords was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteRecordsError {
+    /// Maps to `OFFSET_OUT_OF_RANGE`.
+    #[error("cannot delete records before offset {requested}: the log holds offsets {log_start} to {log_end} (exclusive)")]
+    OffsetOutOfRange {
+        requested: Offset,
+        log_start: Offset,
+        log_end: Offset,
+    },
+    /// Maps to `POLICY_VIOLATION` (Kafka refuses DeleteRecords on compact-only topics).
+    #[error("{0}")]
+    PolicyViolation(String),
+    /// Maps to `KAFKA_STORAGE_ERROR`.
+    #[error("I/O error deleting records: {0}")]
+    Io(#[from] std::io::Error),
+}
+
 /// Why a partition log could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {

@@ -4,6 +4,8 @@
 //! All I/O is synchronous `std::fs`; the broker owns each [`PartitionLog`] behind a mutex.
 
 mod active;
+mod checkpoint;
+mod cleaner;
 pub mod config;
 mod epoch_cache;
 pub mod error;
@@ -11,12 +13,16 @@ mod index;
 mod log;
 pub mod offsets;
 mod recovery;
+mod retention;
 mod segment;
 mod time_index;
+mod validate;
 
-pub use config::LogConfig;
-pub use error::{AppendError, OpenError, ReadError};
+pub use cleaner::{CleanOutcome, CleanPlan, CleanedSegments, CrashPoint};
+pub use config::{CleanupPolicy, LogConfig, TopicCompression};
+pub use error::{AppendError, DeleteRecordsError, OpenError, ReadError};
 pub use log::{AppendInfo, PartitionLog, ReadInfo, TimestampOffset};
 pub use offsets::{
     HighWatermark, LastStableOffset, LeaderEpoch, LogEndOffset, LogStartOffset, Offset,
 };
+pub use retention::RetentionOutcome;

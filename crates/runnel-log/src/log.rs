@@ -1,5 +1,6 @@
 //! [`PartitionLog`]: one partition's segments, offsets, epoch cache and flush policy.
 
+use crate::checkpoint;
 use crate::config::LogConfig;
 use crate::epoch_cache::EpochCache;
 use crate::error::{AppendError, OpenError, ReadError};
@@ -21,6 +22,9 @@ pub struct AppendInfo {
     pub log_start_offset: Offset,
     pub records: u32,
     pub bytes: usize,
+    /// The broker time stamped on the batch for LogAppendTime topics, -1 for CreateTime
+    /// (the Produce response's `log_append_time_ms`).
+    pub log_append_time_ms: i64,
 }
 
 /// Result of a read: whole batches exactly as stored.
@@ -48,17 +52,19 @@ pub struct TimestampOffset {
 /// recovers it.
 #[derive(Debug)]
 pub struct PartitionLog {
-    dir: PathBuf,
-    config: LogConfig,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: LogConfig,
     /// Read-only segments keyed by base offset, oldest first. Retention will pop from the
     /// front, compaction will replace entries.
-    sealed: BTreeMap<Offset, SealedSegment>,
+    pub(crate) sealed: BTreeMap<Offset, SealedSegment>,
     /// The only segment appends can reach.
-    active: ActiveSegment,
-    log_start: Offset,
-    epochs: EpochCache,
-    unflushed_records: u64,
-    oldest_unflushed_ms: Option<i64>,
+    pub(crate) active: ActiveSegment,
+    pub(crate) log_start: Offset,
+    pub(crate) epochs: EpochCache,
+    pub(crate) unflushed_records: u64,
+    pub(crate) oldest_unflushed_ms: Option<i64>,
+    /// Where the last cleaning stopped (`cleaner-offset-checkpoint`): the first dirty offset.
+    pub(crate) cleaner_offset: Option<Offset>,
 }
 
 impl PartitionLog {
@@ -71,6 +77,8 @@ impl PartitionLog {
             source,
         };
         fs::create_dir_all(dir).map_err(io_err)?;
+        // An interrupted cleaner swap is completed or rolled back before segments are listed.
+        crate::cleaner::recover_swaps(dir).map_err(io_err)?;
         let mut bases = segment_bases(dir).map_err(io_err)?;
         let last = bases.pop();
         let mut sealed = BTreeMap::new();
@@ -92,7 +100,13 @@ impl PartitionLog {
         epochs
             .truncate_from_end(active.next_offset)
             .map_err(io_err)?;
-        let log_start = sealed.keys().next().copied().unwrap_or(active.base_offset);
+        let first_base = sealed.keys().next().copied().unwrap_or(active.base_offset);
+        // DeleteRecords may have moved the log start inside the first segment. A checkpoint
+        // beyond the recovered end (a torn tail) is capped there.
+        let log_start = checkpoint::read(dir, checkpoint::LOG_START_FILE)
+            .map_or(first_base, |c| c.max(first_base))
+            .min(active.next_offset);
+        let cleaner_offset = checkpoint::read(dir, checkpoint::CLEANER_FILE);
         let log = PartitionLog {
             dir: dir.to_path_buf(),
             config,
@@ -102,6 +116,7 @@ impl PartitionLog {
             epochs,
             unflushed_records: 0,
             oldest_unflushed_ms: None,
+            cleaner_offset,
         };
         tracing::debug!(dir = %dir.display(), log_start = %log.log_start,
             log_end = %log.active.next_offset, segments = log.segment_count(), "opened partition log");
@@ -133,6 +148,12 @@ impl PartitionLog {
                 max: self.config.max_message_bytes,
             });
         }
+        // Only topic settings that need the records open take the slow path (a copy).
+        let rewritten = crate::validate::prepare_batch(batch, &header, &self.config, now_ms)?;
+        let (batch, header, log_append_time_ms) = match &rewritten {
+            Some(r) => (&r.batch[..], r.header, r.log_append_time_ms),
+            None => (batch, header, -1),
+        };
         let base_offset = self.active.next_offset;
         let last_offset = Offset(base_offset.value() + i64::from(header.last_offset_delta));
         if self
@@ -160,6 +181,7 @@ impl PartitionLog {
             log_start_offset: self.log_start,
             records,
             bytes: batch.len(),
+            log_append_time_ms,
         })
     }
 
@@ -229,10 +251,13 @@ impl PartitionLog {
             if let Some((position, header)) = found {
                 let batch = segment.read_bytes(position, header.total_size())?.freeze();
                 let exact = first_record_at_or_after(batch, &header, ts);
-                return Ok(Some(exact.unwrap_or(TimestampOffset {
+                let mut found = exact.unwrap_or(TimestampOffset {
                     offset: Offset(header.base_offset),
                     timestamp: header.max_timestamp,
-                })));
+                });
+                // As Kafka: never answer with an offset below the log start.
+                found.offset = found.offset.max(self.log_start);
+                return Ok(Some(found));
             }
         }
         Ok(None)
@@ -331,7 +356,7 @@ impl PartitionLog {
     }
 
     /// All segments, oldest first.
-    fn segments(&self) -> impl Iterator<Item = &Segment> {
+    pub(crate) fn segments(&self) -> impl Iterator<Item = &Segment> {
         self.sealed
             .values()
             .map(|s| &**s)

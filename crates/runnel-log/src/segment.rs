@@ -16,6 +16,7 @@ use std::io;
 use std::ops::Deref;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub(crate) const LOG_SUFFIX: &str = "log";
 pub(crate) const INDEX_SUFFIX: &str = "index";
@@ -109,7 +110,8 @@ fn relative(base: Offset, offset: Offset) -> u32 {
 #[derive(Debug)]
 pub(crate) struct Segment {
     pub(crate) base_offset: Offset,
-    pub(crate) log: File,
+    /// Shared so the cleaner can read a sealed segment without holding the log's lock.
+    pub(crate) log: Arc<File>,
     /// Bytes of whole, valid batches. Reads never look past this, so a half-written append
     /// is never served.
     pub(crate) size_bytes: u64,
@@ -123,11 +125,13 @@ pub(crate) struct Segment {
 impl Segment {
     /// Opens (creating if missing) the three files of the segment based at `base_offset`.
     pub(crate) fn open_files(dir: &Path, base_offset: Offset) -> io::Result<Segment> {
-        let log = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(segment_path(dir, base_offset, LOG_SUFFIX))?;
+        let log = Arc::new(
+            OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .open(segment_path(dir, base_offset, LOG_SUFFIX))?,
+        );
         let size_bytes = log.metadata()?.len();
         Ok(Segment {
             base_offset,

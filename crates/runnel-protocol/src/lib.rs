@@ -6,6 +6,7 @@
 pub mod frame;
 pub mod header;
 pub mod record_batch;
+pub mod records;
 pub mod response;
 pub mod versions;
 

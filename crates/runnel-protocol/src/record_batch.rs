@@ -65,6 +65,11 @@ pub enum BatchError {
     NegativeOffsetDelta(i32),
     #[error("record batch uses unknown compression codec id {0}")]
     UnknownCompression(i16),
+    /// The records inside the batch do not parse or do not match its header.
+    #[error("invalid records in batch: {0}")]
+    InvalidRecords(String),
+    #[error("record batch could not be (de)compressed: {0}")]
+    Compression(String),
 }
 
 /// Compression codec from attribute bits 0-2.

@@ -56,6 +56,7 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
         0,
         1,
     ),
+    api(ApiKey::DeleteRecords, "DeleteRecords", 0, 2),
 ];
 
 /// The implemented range for `key`, if the broker answers that API at all.

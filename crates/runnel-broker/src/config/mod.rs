@@ -176,6 +176,10 @@ pub struct BrokerConfig {
     /// Where the Prometheus/health HTTP port listens; None turns it off. Not a Kafka
     /// property: set with `--metrics-listen` / `--no-metrics`.
     pub metrics_listen: Option<SocketAddr>,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval_ms: u64,
+    /// `log.cleaner.backoff.ms`.
+    pub cleaner_backoff_ms: u64,
     /// `offsets.topic.segment.bytes`.
     pub offsets_topic_segment_bytes: i64,
 }
@@ -202,6 +206,8 @@ impl BrokerConfig {
             log_defaults: topic::log_defaults(raw),
             raw: raw.clone(),
             groups: group_config(raw),
+            retention_check_interval_ms: raw.int("log.retention.check.interval.ms").expect("default") as u64,
+            cleaner_backoff_ms: raw.int("log.cleaner.backoff.ms").expect("default") as u64,
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT))),
             offsets_topic_segment_bytes: raw.int("offsets.topic.segment.bytes").expect("default"),
         })

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use runnel_log::config::{CleanupPolicy, TimestampType, TopicCompression};
 use runnel_log::LogConfig;
 
 use super::keys::{check_value, KeyDef, Kind};
@@ -114,6 +115,81 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         "Largest record batch accepted.",
         &[same("message.max.bytes")],
         |c, v| c.max_message_bytes = number(v) as u64,
+    ),
+    key(
+        "retention.ms",
+        int(-1),
+        "Age after which old segments are deleted (-1 = forever); with cleanup.policy delete.",
+        &[same("log.retention.ms"), Synonym { key: "log.retention.minutes", scale: 60_000 }, Synonym { key: "log.retention.hours", scale: 3_600_000 }],
+        |c, v| c.retention_ms = number(v),
+    ),
+    key("retention.bytes", int(-1), "Size above which old segments are deleted (-1 = no limit).", &[same("log.retention.bytes")], |c, v| {
+        c.retention_bytes = number(v)
+    }),
+    key(
+        "cleanup.policy",
+        Kind::ChoiceList(&["delete", "compact"]),
+        "delete: retention removes old segments; compact: keep the latest record per key.",
+        &[same("log.cleanup.policy")],
+        |c, v| {
+            c.cleanup_policy = CleanupPolicy {
+                delete: v.split(',').any(|p| p.trim() == "delete"),
+                compact: v.split(',').any(|p| p.trim() == "compact"),
+            }
+        },
+    ),
+    key(
+        "delete.retention.ms",
+        int(0),
+        "How long tombstones are kept by the cleaner.",
+        &[same("log.cleaner.delete.retention.ms")],
+        |c, v| c.delete_retention_ms = number(v),
+    ),
+    key(
+        "min.cleanable.dirty.ratio",
+        Kind::Double { min: 0.0, max: 1.0 },
+        "Dirty share of the log that makes it eligible for cleaning.",
+        &[same("log.cleaner.min.cleanable.ratio")],
+        |c, v| c.min_cleanable_dirty_ratio = v.parse().expect("validated"),
+    ),
+    key(
+        "min.compaction.lag.ms",
+        int(0),
+        "Records younger than this are never compacted.",
+        &[same("log.cleaner.min.compaction.lag.ms")],
+        |c, v| c.min_compaction_lag_ms = number(v),
+    ),
+    key(
+        "max.compaction.lag.ms",
+        int(1),
+        "A log whose oldest dirty record is older than this is cleaned whatever its dirty ratio.",
+        &[same("log.cleaner.max.compaction.lag.ms")],
+        |c, v| c.max_compaction_lag_ms = number(v),
+    ),
+    key(
+        "compression.type",
+        Kind::Choice(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),
+        "Codec batches are stored with; producer keeps what the producer sent.",
+        &[same("compression.type")],
+        |c, v| {
+            c.compression = match v {
+                "uncompressed" => TopicCompression::Uncompressed,
+                "gzip" => TopicCompression::Gzip,
+                "snappy" => TopicCompression::Snappy,
+                "lz4" => TopicCompression::Lz4,
+                "zstd" => TopicCompression::Zstd,
+                _ => TopicCompression::Producer,
+            }
+        },
+    ),
+    key(
+        "message.timestamp.type",
+        Kind::Choice(&["CreateTime", "LogAppendTime"]),
+        "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches on append.",
+        &[same("log.message.timestamp.type")],
+        |c, v| {
+            c.timestamp_type = if v == "LogAppendTime" { TimestampType::LogAppendTime } else { TimestampType::CreateTime }
+        },
     ),
 ];
 

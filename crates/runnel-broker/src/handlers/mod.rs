@@ -7,6 +7,7 @@ pub mod api_versions;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
+mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
@@ -158,6 +159,7 @@ async fn route(ctx: &RequestContext<'_>, body: Bytes) -> Result<Option<Bytes>, H
         ApiKey::DescribeLogDirs => describe_log_dirs::handle(ctx, body),
         ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch::handle(ctx, body),
         ApiKey::DescribeConfigs => describe_configs::handle(ctx, body),
+        ApiKey::DeleteRecords => delete_records::handle(ctx, body),
         ApiKey::AlterConfigs => alter_configs::handle(ctx, body),
         ApiKey::IncrementalAlterConfigs => incremental_alter_configs::handle(ctx, body),
         other => Err(HandlerError::Header(HeaderError::UnsupportedVersion {

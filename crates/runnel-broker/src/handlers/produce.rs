@@ -9,13 +9,12 @@ use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
-use runnel_log::{AppendError, AppendInfo};
+use runnel_log::AppendInfo;
 use runnel_protocol::record_batch::BatchIter;
 
 use super::{HandlerError, RequestContext};
 use crate::broker::{is_internal_topic, now_ms};
 use crate::metrics::Metrics;
-use crate::partition::PartitionError;
 use crate::topics::Topic;
 
 pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
@@ -83,7 +82,7 @@ fn produce_partition(
             success_response(data.index, &info)
         }
         Err(error) => {
-            let code = append_error_code(&error);
+            let code = error.error_code();
             if code == ResponseError::KafkaStorageError {
                 tracing::error!(topic = %topic.name, partition = data.index, %error, "append failed");
             }
@@ -124,25 +123,11 @@ fn single_batch(records: Option<&Bytes>) -> Result<&[u8], (ResponseError, String
     Ok(first)
 }
 
-fn append_error_code(error: &PartitionError) -> ResponseError {
-    match error {
-        PartitionError::Deleted => ResponseError::UnknownTopicOrPartition,
-        PartitionError::Append(AppendError::Corrupt(_)) => ResponseError::CorruptMessage,
-        PartitionError::Append(AppendError::InvalidRecord(_)) => ResponseError::InvalidRecord,
-        PartitionError::Append(AppendError::MessageTooLarge { .. }) => {
-            ResponseError::MessageTooLarge
-        }
-        PartitionError::Append(AppendError::Io(_)) | PartitionError::Read(_) => {
-            ResponseError::KafkaStorageError
-        }
-    }
-}
-
 fn success_response(index: i32, info: &AppendInfo) -> PartitionProduceResponse {
     PartitionProduceResponse::default()
         .with_index(index)
         .with_base_offset(info.base_offset.value())
-        .with_log_append_time_ms(-1)
+        .with_log_append_time_ms(info.log_append_time_ms)
         .with_log_start_offset(info.log_start_offset.value())
 }
 

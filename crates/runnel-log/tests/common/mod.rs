@@ -58,3 +58,46 @@ pub fn decode_values(mut records: Bytes) -> Vec<(i64, Bytes)> {
         .map(|r| (r.offset, r.value.unwrap_or_default()))
         .collect()
 }
+
+/// One batch of keyed records (None value = tombstone, None key = keyless).
+pub fn kv_batch(
+    entries: &[(Option<&str>, Option<&str>)],
+    ts: i64,
+    compression: Compression,
+) -> Vec<u8> {
+    let records: Vec<Record> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: ts + i as i64,
+            key: k.map(|k| Bytes::from(k.to_string())),
+            value: v.map(|v| Bytes::from(v.to_string())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+    buf.to_vec()
+}
+
+/// (offset, key, value) of every record in a read result.
+pub fn decode_kv(mut records: Bytes) -> Vec<(i64, Option<Bytes>, Option<Bytes>)> {
+    let sets = RecordBatchDecoder::decode_all(&mut records).unwrap();
+    sets.into_iter()
+        .flat_map(|s| s.records)
+        .map(|r| (r.offset, r.key, r.value))
+        .collect()
+}
