@@ -13,11 +13,15 @@ use crate::config::dynamic::{DynamicConfig, Layer};
 use crate::config::topic::TopicConfig;
 use crate::config::{BrokerConfig, ConfigError};
 use crate::fetch_session::FetchSessionCache;
-use crate::group_runtime::{GroupRuntime, ReplayError, OFFSETS_TOPIC};
+use crate::group_runtime::{GroupRuntime, OFFSETS_TOPIC};
+use crate::internal_topics::ReplayError;
 use crate::metrics::Metrics;
+use crate::producer_ids::ProducerIds;
 use crate::topic_name::validate_topic_name;
 use crate::topics::{Topic, TopicError, TopicRegistry};
+use crate::txn_runtime::{TxnRuntime, TXN_STATE_TOPIC};
 use runnel_coordinator::group::GroupCoordinator;
+use runnel_coordinator::txn::TxnCoordinator;
 
 pub struct Broker {
     pub config: BrokerConfig,
@@ -25,6 +29,8 @@ pub struct Broker {
     pub topics: TopicRegistry,
     pub fetch_sessions: FetchSessionCache,
     pub groups: GroupRuntime,
+    pub txns: TxnRuntime,
+    pub producer_ids: parking_lot::Mutex<ProducerIds>,
     pub metrics: Metrics,
     /// Dynamic broker configs (AlterConfigs on the broker resource).
     pub dynamic: parking_lot::Mutex<DynamicConfig>,
@@ -60,43 +66,69 @@ impl Broker {
         let dynamic = DynamicConfig::load(&config.data_dir, config.raw.clone())?;
         let topics = TopicRegistry::open(&config.data_dir, dynamic.effective()?, now_ms())?;
         let groups = GroupRuntime::load(GroupCoordinator::new(config.groups.clone()), &topics)?;
+        let txns = TxnRuntime::load(TxnCoordinator::new(config.transactions.clone()), &topics)?;
+        let producer_ids =
+            ProducerIds::load(&config.data_dir).map_err(|source| StartError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            })?;
         Ok(Arc::new(Broker {
             config,
             cluster,
             topics,
             fetch_sessions: FetchSessionCache::default(),
             groups,
+            txns,
+            producer_ids: parking_lot::Mutex::new(producer_ids),
             dynamic: parking_lot::Mutex::new(dynamic),
             metrics: Metrics::default(),
             shutdown: watch::Sender::new(false),
         }))
     }
 
-    /// `__consumer_offsets`, created on first use as in Kafka; None (logged) when it cannot be.
-    pub fn offsets_topic(&self) -> Option<Arc<Topic>> {
-        if let Some(topic) = self.topics.get(OFFSETS_TOPIC) {
+    /// `__transaction_state`, created on first use as in Kafka; None (logged) when it cannot be.
+    pub fn txn_state_topic(&self) -> Option<Arc<Topic>> {
+        let partitions = self.config.transactions.state_partitions;
+        self.internal_topic(TXN_STATE_TOPIC, partitions, 104_857_600)
+    }
+
+    fn internal_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        segment_bytes: i64,
+    ) -> Option<Arc<Topic>> {
+        if let Some(topic) = self.topics.get(name) {
             return Some(topic);
         }
-        let segment_bytes = self.config.offsets_topic_segment_bytes.to_string();
-        // Compacted, as in Kafka: only the latest commit per partition and group matters.
-        let pairs = [("segment.bytes", segment_bytes.as_str()), ("cleanup.policy", "compact")];
-        let config = TopicConfig::from_pairs(pairs)
-            .expect("offsets.topic.segment.bytes was validated with the same bounds");
-        let partitions = self.config.groups.offsets_partitions;
-        match self
-            .topics
-            .create(OFFSETS_TOPIC, partitions, config, now_ms())
-        {
+        let segment_bytes = segment_bytes.to_string();
+        // Compacted, as in Kafka: only the latest record per key matters.
+        let pairs = [
+            ("segment.bytes", segment_bytes.as_str()),
+            ("cleanup.policy", "compact"),
+        ];
+        let config = TopicConfig::from_pairs(pairs).expect("valid internal topic config");
+        match self.topics.create(name, partitions, config, now_ms()) {
             Ok(topic) => {
-                tracing::info!(partitions, "created {OFFSETS_TOPIC}");
+                tracing::info!(partitions, "created {name}");
                 Some(topic)
             }
-            Err(TopicError::AlreadyExists(_)) => self.topics.get(OFFSETS_TOPIC),
+            Err(TopicError::AlreadyExists(_)) => self.topics.get(name),
             Err(error) => {
-                tracing::error!(%error, "cannot create {OFFSETS_TOPIC}");
+                tracing::error!(%error, "cannot create {name}");
                 None
             }
         }
+    }
+
+    /// `__consumer_offsets`, created on first use as in Kafka; None (logged) when it cannot be.
+    pub fn offsets_topic(&self) -> Option<Arc<Topic>> {
+        let partitions = self.config.groups.offsets_partitions;
+        self.internal_topic(
+            OFFSETS_TOPIC,
+            partitions,
+            self.config.offsets_topic_segment_bytes,
+        )
     }
 
     /// Replaces one dynamic broker layer (validated), persists it, and re-applies every
@@ -178,7 +210,7 @@ impl Broker {
 
 /// Internal topics are written only by the broker itself.
 pub fn is_internal_topic(name: &str) -> bool {
-    name == OFFSETS_TOPIC
+    name == OFFSETS_TOPIC || name == TXN_STATE_TOPIC
 }
 
 /// Wall-clock milliseconds since the epoch, as Kafka timestamps are.

@@ -12,25 +12,19 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use kafka_protocol::records::RecordBatchDecoder;
 use parking_lot::Mutex;
 use runnel_coordinator::group::{
     GroupCoordinator, GroupRequest, GroupResponse, Output, RequestMeta, RequestToken, TopicView,
 };
-use runnel_coordinator::records::encode_batch;
-use runnel_log::Offset;
-use runnel_protocol::record_batch::BatchIter;
+use runnel_coordinator::records::{encode_batch, encode_transactional_batch};
 use tokio::sync::{oneshot, Notify};
 
 use crate::broker::now_ms;
-use crate::partition::{Isolation, Partition};
+use crate::internal_topics::{replay_partition, Logged, ReplayError};
 use crate::topics::{Topic, TopicRegistry};
 
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
-/// Bytes read per step when replaying `__consumer_offsets` at start.
-const REPLAY_READ_BYTES: usize = 1024 * 1024;
 
 struct State {
     coordinator: GroupCoordinator,
@@ -44,13 +38,6 @@ pub struct GroupRuntime {
     deadline_changed: Notify,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("cannot replay {OFFSETS_TOPIC} partition {partition}: {reason}")]
-pub struct ReplayError {
-    partition: i32,
-    reason: String,
-}
-
 impl GroupRuntime {
     /// Builds the coordinator state by replaying `__consumer_offsets`, if it exists.
     pub fn load(
@@ -61,7 +48,28 @@ impl GroupRuntime {
         // Without the topic there is nothing to load (it is created on first use).
         if let Some(topic) = topics.get(OFFSETS_TOPIC) {
             for partition in &topic.partitions {
-                replay_partition(&mut coordinator, partition)?;
+                let index = partition.index();
+                replay_partition(partition, |logged| match logged {
+                    Logged::Record {
+                        producer_id: None,
+                        key,
+                        value,
+                    } => coordinator.replay(key, value).map_err(|e| e.to_string()),
+                    Logged::Record {
+                        producer_id: Some(producer_id),
+                        key,
+                        value,
+                    } => coordinator
+                        .replay_transactional(producer_id, key, value)
+                        .map_err(|e| e.to_string()),
+                    Logged::Marker {
+                        producer_id,
+                        commit,
+                    } => {
+                        coordinator.replay_marker(index, producer_id, commit);
+                        Ok(())
+                    }
+                })?;
             }
             coordinator.finish_loading(now_ms());
         }
@@ -147,6 +155,23 @@ impl GroupRuntime {
         }
     }
 
+    /// A transaction marker of `producer_id` was written to `__consumer_offsets` partition
+    /// `partition`: its pending offsets there become committed (or are dropped).
+    pub fn complete_transaction(
+        &self,
+        offsets: &(dyn Fn() -> Option<Arc<Topic>> + Sync),
+        partition: i32,
+        producer_id: i64,
+        commit: bool,
+    ) {
+        let mut state = self.state.lock();
+        let output =
+            state
+                .coordinator
+                .complete_transaction(partition, producer_id, commit, now_ms());
+        execute(&mut state, output, offsets);
+    }
+
     pub fn group_count(&self) -> usize {
         self.state.lock().coordinator.group_count()
     }
@@ -178,11 +203,18 @@ fn execute(state: &mut State, output: Output, offsets: &(dyn Fn() -> Option<Arc<
         offsets()
     };
     for append in output.appends {
-        let batch = encode_batch(&append.records, now_ms());
+        let batch = match append.producer {
+            // Offsets of a transaction are written as that producer's transactional batch and
+            // stay pending until its marker reaches this partition.
+            Some((producer_id, epoch)) => {
+                encode_transactional_batch(&append.records, producer_id, epoch, now_ms())
+            }
+            None => encode_batch(&append.records, now_ms()),
+        };
         let partition = topic.as_ref().and_then(|t| t.partition(append.partition));
         let result = match partition {
             Some(partition) => partition
-                .append(&batch, now_ms())
+                .append_from_coordinator(&batch, now_ms())
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
             None => Err(format!(
@@ -218,47 +250,4 @@ impl TopicView for RegistryView<'_> {
             .get(topic)
             .is_some_and(|t| t.partition(partition).is_some())
     }
-}
-
-fn replay_partition(
-    coordinator: &mut GroupCoordinator,
-    partition: &Partition,
-) -> Result<(), ReplayError> {
-    let error = |reason: String| ReplayError {
-        partition: partition.index(),
-        reason,
-    };
-    let offsets = partition.offsets().map_err(|e| error(e.to_string()))?;
-    let mut next = offsets.log_start.0;
-    while next < offsets.high_watermark.0 {
-        let fetched = partition
-            .read(next, REPLAY_READ_BYTES, Isolation::ReadUncommitted, true)
-            .map_err(|e| error(e.to_string()))?;
-        if fetched.records.is_empty() {
-            break;
-        }
-        next = replay_batches(coordinator, fetched.records).map_err(error)?;
-    }
-    Ok(())
-}
-
-/// Replays every record in `batches` (whole batches); returns the offset after the last one.
-fn replay_batches(coordinator: &mut GroupCoordinator, batches: Bytes) -> Result<Offset, String> {
-    let mut next = Offset(0);
-    for batch in BatchIter::new(&batches) {
-        let (header, bytes) = batch.map_err(|e| e.to_string())?;
-        next = Offset(header.last_offset() + 1);
-        if header.is_control() {
-            continue;
-        }
-        let mut bytes = batches.slice_ref(bytes);
-        let set = RecordBatchDecoder::decode(&mut bytes).map_err(|e| e.to_string())?;
-        for record in set.records {
-            let Some(key) = record.key else { continue };
-            coordinator
-                .replay(&key, record.value.as_deref())
-                .map_err(|e| format!("record at offset {}: {e}", record.offset))?;
-        }
-    }
-    Ok(next)
 }

@@ -13,14 +13,17 @@ mod connection;
 mod fetch_session;
 mod group_runtime;
 mod handlers;
+mod internal_topics;
 mod log_maintenance;
 mod metrics;
 mod metrics_http;
 mod partition;
+mod producer_ids;
 mod server;
 mod storage;
 mod topic_name;
 mod topics;
+mod txn_runtime;
 
 pub use broker::{Broker, StartError};
 pub use server::serve;

@@ -11,7 +11,11 @@ use tokio::sync::watch;
 use crate::broker::{now_ms, Broker};
 
 /// Runs retention checks until shutdown.
-pub async fn retention_task(broker: Arc<Broker>, interval: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn retention_task(
+    broker: Arc<Broker>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -38,7 +42,9 @@ fn apply_retention(broker: &Broker) {
                     "retention deleted segments"
                 ),
                 Ok(_) => {}
-                Err(error) => tracing::error!(topic = %topic.name, partition = partition.index(), %error, "retention failed"),
+                Err(error) => {
+                    tracing::error!(topic = %topic.name, partition = partition.index(), %error, "retention failed")
+                }
             }
         }
     }
@@ -64,9 +70,13 @@ fn clean_all(broker: &Broker) {
     for topic in broker.topics.all() {
         for partition in &topic.partitions {
             match partition.clean(now_ms()) {
-                Ok(Some(outcome)) => tracing::info!(topic = %topic.name, partition = partition.index(), ?outcome, "cleaned log"),
+                Ok(Some(outcome)) => {
+                    tracing::info!(topic = %topic.name, partition = partition.index(), ?outcome, "cleaned log")
+                }
                 Ok(None) => {}
-                Err(error) => tracing::error!(topic = %topic.name, partition = partition.index(), %error, "log cleaning failed"),
+                Err(error) => {
+                    tracing::error!(topic = %topic.name, partition = partition.index(), %error, "log cleaning failed")
+                }
             }
         }
     }

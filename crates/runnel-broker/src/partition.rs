@@ -12,8 +12,9 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use parking_lot::Mutex;
 use runnel_log::{
-    AppendError, AppendInfo, CleanOutcome, DeleteRecordsError, RetentionOutcome, HighWatermark, LastStableOffset, LeaderEpoch, LogConfig,
-    LogStartOffset, Offset, PartitionLog, ReadError, TimestampOffset,
+    AbortedTxn, AppendError, AppendInfo, CleanOutcome, DeleteRecordsError, HighWatermark,
+    LastStableOffset, LeaderEpoch, LogConfig, LogStartOffset, Offset, PartitionLog, ProducerInfo,
+    ReadError, RetentionOutcome, TimestampOffset,
 };
 use tokio::sync::watch;
 
@@ -37,6 +38,9 @@ pub enum Isolation {
 pub struct FetchedRecords {
     pub records: Bytes,
     pub offsets: PartitionOffsets,
+    /// Aborted transactions overlapping the records (read_committed only), so the client can
+    /// drop their records.
+    pub aborted: Vec<AbortedTxn>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,12 +62,28 @@ impl PartitionError {
             PartitionError::Deleted => ResponseError::UnknownTopicOrPartition,
             PartitionError::Append(AppendError::Corrupt(_)) => ResponseError::CorruptMessage,
             PartitionError::Append(AppendError::InvalidRecord(_)) => ResponseError::InvalidRecord,
-            PartitionError::Append(AppendError::MessageTooLarge { .. }) => ResponseError::MessageTooLarge,
+            PartitionError::Append(AppendError::MessageTooLarge { .. }) => {
+                ResponseError::MessageTooLarge
+            }
+            PartitionError::Append(AppendError::OutOfOrderSequence { .. }) => {
+                ResponseError::OutOfOrderSequenceNumber
+            }
+            PartitionError::Append(AppendError::ProducerFenced { .. }) => {
+                ResponseError::InvalidProducerEpoch
+            }
+            PartitionError::Append(AppendError::CoordinatorFenced { .. }) => {
+                ResponseError::TransactionCoordinatorFenced
+            }
+            PartitionError::Append(AppendError::InvalidTxnState { .. }) => {
+                ResponseError::InvalidTxnState
+            }
             PartitionError::Read(ReadError::OffsetOutOfRange { .. })
             | PartitionError::DeleteRecords(DeleteRecordsError::OffsetOutOfRange { .. }) => {
                 ResponseError::OffsetOutOfRange
             }
-            PartitionError::DeleteRecords(DeleteRecordsError::PolicyViolation(_)) => ResponseError::PolicyViolation,
+            PartitionError::DeleteRecords(DeleteRecordsError::PolicyViolation(_)) => {
+                ResponseError::PolicyViolation
+            }
             _ => ResponseError::KafkaStorageError,
         }
     }
@@ -108,7 +128,11 @@ impl Partition {
     pub fn append(&self, batch: &[u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
         let mut log = self.log.lock();
         self.check_live()?;
-        let info = log.append_as_leader(batch, self.leader_epoch, now_ms)?;
+        let info = match log.append_as_leader(batch, self.leader_epoch, now_ms) {
+            // A retried batch of an idempotent producer: answer with where it already is.
+            Err(AppendError::Duplicate(original)) => return Ok(original),
+            result => result?,
+        };
         let high_watermark = log.log_end_offset().0.value();
         drop(log);
         self.high_watermark_tx.send_replace(high_watermark);
@@ -132,9 +156,16 @@ impl Partition {
             Isolation::ReadCommitted => offsets.last_stable.0,
         };
         let read = log.read(start, max_bytes, upper_bound, min_one_batch)?;
+        let aborted = match isolation {
+            Isolation::ReadCommitted if !read.records.is_empty() => {
+                log.aborted_transactions(start, read.next_offset_hint)
+            }
+            _ => Vec::new(),
+        };
         Ok(FetchedRecords {
             records: read.records,
             offsets,
+            aborted,
         })
     }
 
@@ -215,6 +246,61 @@ impl Partition {
         self.high_watermark_tx.send_modify(|_| {});
     }
 
+    /// Appends a batch written by one of this broker's coordinators (no sequence checks).
+    pub fn append_from_coordinator(
+        &self,
+        batch: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, PartitionError> {
+        let mut log = self.log.lock();
+        self.check_live()?;
+        let info = log.append_as_coordinator(batch, self.leader_epoch, now_ms)?;
+        let high_watermark = log.log_end_offset().0.value();
+        drop(log);
+        self.high_watermark_tx.send_replace(high_watermark);
+        Ok(info)
+    }
+
+    /// Writes a transaction marker (commit or abort control batch) for a producer.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, PartitionError> {
+        let mut log = self.log.lock();
+        self.check_live()?;
+        let info = log.append_control(
+            producer_id,
+            producer_epoch,
+            commit,
+            coordinator_epoch,
+            self.leader_epoch,
+            now_ms,
+        )?;
+        let high_watermark = log.log_end_offset().0.value();
+        drop(log);
+        self.high_watermark_tx.send_replace(high_watermark);
+        Ok(info)
+    }
+
+    /// Producers with state on this partition (DescribeProducers).
+    pub fn producers(&self) -> Result<Vec<ProducerInfo>, PartitionError> {
+        let log = self.log.lock();
+        self.check_live()?;
+        Ok(log.producers())
+    }
+
+    /// Forgets idle producers past `producer.id.expiration.ms`.
+    pub fn expire_producers(&self, now_ms: i64) -> usize {
+        if self.check_live().is_err() {
+            return 0;
+        }
+        self.log.lock().expire_producers(now_ms)
+    }
+
     /// Applies a changed topic or broker configuration to the log.
     pub fn set_config(&self, config: LogConfig) {
         self.log.lock().set_config(config);
@@ -266,12 +352,11 @@ impl Partition {
 }
 
 fn offsets_of(log: &PartitionLog) -> PartitionOffsets {
-    let end = log.log_end_offset().0;
+    let high_watermark = HighWatermark(log.log_end_offset().0);
     PartitionOffsets {
         log_start: log.log_start_offset(),
-        high_watermark: HighWatermark(end),
-        // Without transactions nothing is pending, so everything below the high watermark is
-        // stable.
-        last_stable: LastStableOffset(end),
+        high_watermark,
+        // Below the first offset of any open transaction.
+        last_stable: log.last_stable_offset(high_watermark),
     }
 }

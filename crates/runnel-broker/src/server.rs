@@ -27,10 +27,21 @@ pub async fn serve(
     let mut connections = JoinSet::new();
     let flusher = tokio::spawn(flush_timer(broker.clone(), stop_rx.clone()));
     let group_timers = tokio::spawn(group_timers(broker.clone(), stop_rx.clone()));
+    // Transactions prepared before a crash get their markers now.
+    broker.txns.resume(&broker);
+    let txn_timers = tokio::spawn(txn_timers(broker.clone(), stop_rx.clone()));
     let retention_interval = Duration::from_millis(broker.config.retention_check_interval_ms);
-    let retention = tokio::spawn(log_maintenance::retention_task(broker.clone(), retention_interval, stop_rx.clone()));
+    let retention = tokio::spawn(log_maintenance::retention_task(
+        broker.clone(),
+        retention_interval,
+        stop_rx.clone(),
+    ));
     let cleaner_backoff = Duration::from_millis(broker.config.cleaner_backoff_ms);
-    let cleaner = tokio::spawn(log_maintenance::cleaner_task(broker.clone(), cleaner_backoff, stop_rx.clone()));
+    let cleaner = tokio::spawn(log_maintenance::cleaner_task(
+        broker.clone(),
+        cleaner_backoff,
+        stop_rx.clone(),
+    ));
     let metrics_http = match broker.config.metrics_listen {
         Some(address) => {
             let listener = TcpListener::bind(address).await.map_err(|error| {
@@ -79,6 +90,7 @@ pub async fn serve(
     }
     flusher.await.ok();
     group_timers.await.ok();
+    txn_timers.await.ok();
     retention.await.ok();
     cleaner.await.ok();
     if let Some(task) = metrics_http {
@@ -115,4 +127,8 @@ async fn flush_timer(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
 async fn group_timers(broker: Arc<Broker>, stop: watch::Receiver<bool>) {
     let offsets = || broker.offsets_topic();
     broker.groups.run_timers(&offsets, stop).await;
+}
+
+async fn txn_timers(broker: Arc<Broker>, stop: watch::Receiver<bool>) {
+    broker.txns.run_timers(&broker, stop).await;
 }

@@ -88,6 +88,9 @@ pub struct LogConfig {
     /// `message.timestamp.type`: CreateTime keeps the producer's timestamps, LogAppendTime
     /// stamps batches with the broker's clock.
     pub timestamp_type: TimestampType,
+    /// `producer.id.expiration.ms` (a broker setting in Kafka): producer state without an
+    /// open transaction is forgotten this long after the producer's last write.
+    pub producer_id_expiration_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -109,6 +112,7 @@ impl Default for LogConfig {
             max_compaction_lag_ms: i64::MAX,
             compression: TopicCompression::Producer,
             timestamp_type: TimestampType::CreateTime,
+            producer_id_expiration_ms: 24 * 60 * 60 * 1000,
         }
     }
 }

@@ -12,10 +12,14 @@ pub mod error;
 mod index;
 mod log;
 pub mod offsets;
+mod producer_state;
 mod recovery;
 mod retention;
 mod segment;
+mod snapshot;
 mod time_index;
+mod transactions;
+mod txn_index;
 mod validate;
 
 pub use cleaner::{CleanOutcome, CleanPlan, CleanedSegments, CrashPoint};
@@ -26,3 +30,5 @@ pub use offsets::{
     HighWatermark, LastStableOffset, LeaderEpoch, LogEndOffset, LogStartOffset, Offset,
 };
 pub use retention::RetentionOutcome;
+pub use transactions::ProducerInfo;
+pub use txn_index::AbortedTxn;

@@ -5,6 +5,7 @@ use crate::config::LogConfig;
 use crate::epoch_cache::EpochCache;
 use crate::error::{AppendError, OpenError, ReadError};
 use crate::offsets::{LeaderEpoch, LogEndOffset, LogStartOffset, Offset};
+use crate::producer_state::ProducerStates;
 use crate::segment::{parse_log_file_name, ActiveSegment, SealedSegment, Segment};
 use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
@@ -65,6 +66,8 @@ pub struct PartitionLog {
     pub(crate) oldest_unflushed_ms: Option<i64>,
     /// Where the last cleaning stopped (`cleaner-offset-checkpoint`): the first dirty offset.
     pub(crate) cleaner_offset: Option<Offset>,
+    /// Idempotent and transactional producers, as of the log end.
+    pub(crate) producers: ProducerStates,
 }
 
 impl PartitionLog {
@@ -107,7 +110,7 @@ impl PartitionLog {
             .map_or(first_base, |c| c.max(first_base))
             .min(active.next_offset);
         let cleaner_offset = checkpoint::read(dir, checkpoint::CLEANER_FILE);
-        let log = PartitionLog {
+        let mut log = PartitionLog {
             dir: dir.to_path_buf(),
             config,
             sealed,
@@ -117,7 +120,9 @@ impl PartitionLog {
             unflushed_records: 0,
             oldest_unflushed_ms: None,
             cleaner_offset,
+            producers: ProducerStates::default(),
         };
+        log.load_producer_state().map_err(io_err)?;
         tracing::debug!(dir = %dir.display(), log_start = %log.log_start,
             log_end = %log.active.next_offset, segments = log.segment_count(), "opened partition log");
         Ok(log)
@@ -134,11 +139,42 @@ impl PartitionLog {
     /// Appends exactly one produced batch as the leader: validates it, assigns it offsets
     /// from the log end and stamps the leader epoch (both outside the CRC, so the stored
     /// CRC stays valid), rolling to a new segment first when needed.
+    ///
+    /// Batches of idempotent and transactional producers (`producerId >= 0`) are checked
+    /// against the producer's state first (Kafka's `analyzeAndValidateProducerState`): a
+    /// retry of one of its last five batches is not written again and comes back as
+    /// [`AppendError::Duplicate`] with the original offsets; a stale epoch, a sequence gap or
+    /// a non-transactional batch inside an open transaction are refused. A transactional
+    /// batch opens a transaction at its offset, which holds the last stable offset back
+    /// until a marker ([`PartitionLog::append_control`]) ends it.
     pub fn append_as_leader(
         &mut self,
         batch: &[u8],
         epoch: LeaderEpoch,
         now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        self.append_checked(batch, epoch, now_ms, true)
+    }
+
+    /// An append written by a coordinator of this broker (transactional offset commits to
+    /// `__consumer_offsets`): like Kafka's coordinator-origin appends it carries no sequence
+    /// numbers, so sequence checks are skipped; the batch still opens its producer's
+    /// transaction, which a marker closes.
+    pub fn append_as_coordinator(
+        &mut self,
+        batch: &[u8],
+        epoch: LeaderEpoch,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        self.append_checked(batch, epoch, now_ms, false)
+    }
+
+    fn append_checked(
+        &mut self,
+        batch: &[u8],
+        epoch: LeaderEpoch,
+        now_ms: i64,
+        check_sequences: bool,
     ) -> Result<AppendInfo, AppendError> {
         let header = validate_batch(batch)?;
         check_record_count(&header)?;
@@ -148,12 +184,53 @@ impl PartitionLog {
                 max: self.config.max_message_bytes,
             });
         }
+        if check_sequences {
+            check_producer_fields(&header)?;
+        }
+        let idempotent = header.producer_id >= 0;
+        if idempotent && check_sequences {
+            if let Some(original) = self.producers.check_data(&header)? {
+                return Err(AppendError::Duplicate(AppendInfo {
+                    base_offset: original.first_offset,
+                    last_offset: original.last_offset,
+                    max_timestamp: original.max_timestamp,
+                    log_start_offset: self.log_start,
+                    records: u32::try_from(
+                        original.last_offset.value() - original.first_offset.value() + 1,
+                    )
+                    .unwrap_or(u32::MAX),
+                    bytes: 0,
+                    log_append_time_ms: -1,
+                }));
+            }
+        }
         // Only topic settings that need the records open take the slow path (a copy).
         let rewritten = crate::validate::prepare_batch(batch, &header, &self.config, now_ms)?;
         let (batch, header, log_append_time_ms) = match &rewritten {
             Some(r) => (&r.batch[..], r.header, r.log_append_time_ms),
             None => (batch, header, -1),
         };
+        let (info, stored) = self.write_batch(batch, header, epoch, now_ms)?;
+        if idempotent {
+            self.producers.apply_data(&stored);
+        }
+        self.count_unflushed(info.records, now_ms)?;
+        Ok(AppendInfo {
+            log_append_time_ms,
+            ..info
+        })
+    }
+
+    /// Writes a validated batch at the log end (rolling first when due) and returns its
+    /// append info and its header with the assigned base offset. Producer state and the
+    /// flush policy are the caller's.
+    pub(crate) fn write_batch(
+        &mut self,
+        batch: &[u8],
+        header: BatchHeader,
+        epoch: LeaderEpoch,
+        now_ms: i64,
+    ) -> Result<(AppendInfo, BatchHeader), AppendError> {
         let base_offset = self.active.next_offset;
         let last_offset = Offset(base_offset.value() + i64::from(header.last_offset_delta));
         if self
@@ -169,20 +246,30 @@ impl PartitionLog {
             self.epochs.assign(epoch, base_offset)?;
         }
         let records = u32::try_from(header.records_count).expect("validated non-negative");
-        self.unflushed_records += u64::from(records);
-        self.oldest_unflushed_ms.get_or_insert(now_ms);
-        if self.unflushed_records >= self.config.flush_messages {
-            self.flush()?;
-        }
-        Ok(AppendInfo {
+        let info = AppendInfo {
             base_offset,
             last_offset,
             max_timestamp: header.max_timestamp,
             log_start_offset: self.log_start,
             records,
             bytes: batch.len(),
-            log_append_time_ms,
-        })
+            log_append_time_ms: -1,
+        };
+        let stored = BatchHeader {
+            base_offset: base_offset.value(),
+            ..header
+        };
+        Ok((info, stored))
+    }
+
+    /// The `flush.messages` policy after an append.
+    pub(crate) fn count_unflushed(&mut self, records: u32, now_ms: i64) -> std::io::Result<()> {
+        self.unflushed_records += u64::from(records);
+        self.oldest_unflushed_ms.get_or_insert(now_ms);
+        if self.unflushed_records >= self.config.flush_messages {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// Reads whole batches from the one containing `start`, from a single segment, up to
@@ -338,6 +425,8 @@ impl PartitionLog {
         let old = std::mem::replace(&mut self.active, next);
         let base = old.base_offset;
         self.sealed.insert(base, old.seal()?);
+        // The new segment's base is the log end: the snapshot holds every batch below it.
+        self.take_snapshot()?;
         tracing::debug!(dir = %self.dir.display(), sealed = %base, new = %self.active.base_offset,
             "rolled segment");
         Ok(())
@@ -351,8 +440,11 @@ impl PartitionLog {
         self.segments().map(|s| s.size_bytes).sum()
     }
 
+    /// Flushes and writes a producer-state snapshot at the log end, so the next open
+    /// replays nothing.
     pub fn close(mut self) -> std::io::Result<()> {
-        self.flush()
+        self.flush()?;
+        self.take_snapshot()
     }
 
     /// All segments, oldest first.
@@ -364,7 +456,7 @@ impl PartitionLog {
     }
 
     /// Segments from the one that may contain `start` onwards.
-    fn segments_from(&self, start: Offset) -> impl Iterator<Item = &Segment> {
+    pub(crate) fn segments_from(&self, start: Offset) -> impl Iterator<Item = &Segment> {
         // With no sealed segment at or below `start`, the scan starts at the oldest segment.
         let first_base = self
             .sealed
@@ -374,6 +466,28 @@ impl PartitionLog {
         self.segments()
             .skip_while(move |s| s.base_offset < first_base)
     }
+}
+
+/// Kafka's LogValidator rules for the producer fields of a client's batch: markers come only
+/// from transaction coordinators, and a transactional batch needs a producer id.
+fn check_producer_fields(header: &BatchHeader) -> Result<(), AppendError> {
+    if header.is_control() {
+        return Err(AppendError::InvalidRecord(
+            "clients are not allowed to write control records".into(),
+        ));
+    }
+    if header.is_transactional() && header.producer_id < 0 {
+        return Err(AppendError::InvalidRecord(
+            "transactional record batch has no producer id".into(),
+        ));
+    }
+    if header.producer_id >= 0 && header.base_sequence < 0 {
+        return Err(AppendError::InvalidRecord(format!(
+            "record batch of producer {} has no sequence number",
+            header.producer_id
+        )));
+    }
+    Ok(())
 }
 
 /// Kafka's LogValidator checks for v2 batches that the CRC cannot catch.

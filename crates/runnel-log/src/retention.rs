@@ -16,6 +16,7 @@ use crate::error::DeleteRecordsError;
 use crate::log::PartitionLog;
 use crate::offsets::{LogStartOffset, Offset};
 use crate::segment::{segment_path, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::txn_index::TXN_INDEX_SUFFIX;
 use std::io;
 use std::path::Path;
 
@@ -64,6 +65,7 @@ impl PartitionLog {
             next_base.is_some_and(|next| next <= log_start)
         })?;
         outcome.new_log_start = LogStartOffset(self.log_start);
+        self.prune_snapshots_below_log_start()?;
         if outcome.segments_deleted > 0 {
             tracing::info!(dir = %self.dir.display(), segments = outcome.segments_deleted,
                 bytes = outcome.bytes_deleted, log_start = %self.log_start,
@@ -104,6 +106,7 @@ impl PartitionLog {
             self.delete_oldest_while(&mut outcome, i64::MIN, |_, next_base| {
                 next_base.is_some_and(|next| next <= offset)
             })?;
+            self.prune_snapshots_below_log_start()?;
         }
         Ok(LogStartOffset(self.log_start))
     }
@@ -168,9 +171,14 @@ impl PartitionLog {
     }
 }
 
-/// Removes a segment's three files; missing ones are fine (a crash may have removed some).
+/// Removes a segment's four files; missing ones are fine (a crash may have removed some).
 pub(crate) fn delete_segment_files(dir: &Path, base: Offset) -> io::Result<()> {
-    for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+    for suffix in [
+        LOG_SUFFIX,
+        INDEX_SUFFIX,
+        TIME_INDEX_SUFFIX,
+        TXN_INDEX_SUFFIX,
+    ] {
         match std::fs::remove_file(segment_path(dir, base, suffix)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}

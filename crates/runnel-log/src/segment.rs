@@ -9,6 +9,7 @@ use crate::index::{OffsetEntry, OffsetIndex};
 use crate::offsets::Offset;
 use crate::recovery::{scan, ScanRules};
 use crate::time_index::{TimeEntry, TimeIndex};
+use crate::txn_index::{TxnIndex, TXN_INDEX_SUFFIX};
 use bytes::{Bytes, BytesMut};
 use runnel_protocol::record_batch::{BatchHeader, BatchIter, BATCH_HEADER_LEN};
 use std::fs::{File, OpenOptions};
@@ -119,6 +120,8 @@ pub(crate) struct Segment {
     pub(crate) next_offset: Offset,
     pub(crate) index: OffsetIndex,
     pub(crate) time_index: TimeIndex,
+    /// Aborted transactions whose abort marker is in this segment.
+    pub(crate) txn_index: TxnIndex,
     pub(crate) max_timestamp: Option<MaxTimestamp>,
 }
 
@@ -140,6 +143,7 @@ impl Segment {
             next_offset: base_offset,
             index: OffsetIndex::open(&segment_path(dir, base_offset, INDEX_SUFFIX))?,
             time_index: TimeIndex::open(&segment_path(dir, base_offset, TIME_INDEX_SUFFIX))?,
+            txn_index: TxnIndex::open(&segment_path(dir, base_offset, TXN_INDEX_SUFFIX))?,
             max_timestamp: None,
         })
     }
@@ -182,7 +186,8 @@ impl Segment {
     pub(crate) fn sync(&self) -> io::Result<()> {
         self.log.sync_data()?;
         self.index.sync()?;
-        self.time_index.sync()
+        self.time_index.sync()?;
+        self.txn_index.sync()
     }
 
     fn read_header(&self, position: u64) -> io::Result<Option<BatchHeader>> {
@@ -204,6 +209,23 @@ impl Segment {
             ));
         }
         Ok(Some(header))
+    }
+
+    /// Calls `f(position, header)` for every batch from the one holding `from` to the end of
+    /// the segment (bounded by the segment size).
+    pub(crate) fn visit_batches(
+        &self,
+        from: Offset,
+        mut f: impl FnMut(u64, &BatchHeader) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let Some((mut position, _)) = self.find_batch(from, |_| true)? else {
+            return Ok(());
+        };
+        while let Some(header) = self.read_header(position)? {
+            f(position, &header)?;
+            position += header.total_size() as u64;
+        }
+        Ok(())
     }
 
     /// The first batch whose last offset is >= `target` and which satisfies `accept`, found
@@ -308,6 +330,12 @@ impl Deref for SealedSegment {
 impl SealedSegment {
     pub(crate) fn new(segment: Segment) -> SealedSegment {
         SealedSegment { segment }
+    }
+
+    /// The transaction index is the one part of a sealed segment that recovery may rewrite
+    /// (it is rebuilt from the log when producer state is replayed).
+    pub(crate) fn txn_index_mut(&mut self) -> &mut TxnIndex {
+        &mut self.segment.txn_index
     }
 
     /// Opens a sealed segment found on disk: trusts its indexes when they pass the sanity

@@ -189,6 +189,12 @@ pub fn compute_crc(batch: &[u8]) -> u32 {
     crc32c::crc32c(batch.get(OFFSET_CRC_START..).unwrap_or(&[]))
 }
 
+/// Plain CRC-32C of `data` (for files that share the batch checksum, such as producer-state
+/// snapshots).
+pub fn crc32c(data: &[u8]) -> u32 {
+    crc32c::crc32c(data)
+}
+
 /// Full check of one batch as produced or as read back from disk: header present, magic 2,
 /// `batch` is exactly one batch, CRC matches, counts non-negative, codec known.
 pub fn validate_batch(batch: &[u8]) -> Result<BatchHeader, BatchError> {

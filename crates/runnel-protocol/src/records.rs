@@ -387,5 +387,7 @@ fn put_varint(out: &mut Vec<u8>, value: i32) {
     put_varlong(out, i64::from(value));
 }
 
+pub mod control;
+
 #[cfg(test)]
 mod tests;

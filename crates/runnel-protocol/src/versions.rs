@@ -57,6 +57,14 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
         1,
     ),
     api(ApiKey::DeleteRecords, "DeleteRecords", 0, 2),
+    api(ApiKey::InitProducerId, "InitProducerId", 0, 5),
+    api(ApiKey::AddPartitionsToTxn, "AddPartitionsToTxn", 0, 5),
+    api(ApiKey::AddOffsetsToTxn, "AddOffsetsToTxn", 0, 4),
+    api(ApiKey::EndTxn, "EndTxn", 0, 4),
+    api(ApiKey::DescribeTransactions, "DescribeTransactions", 0, 0),
+    api(ApiKey::ListTransactions, "ListTransactions", 0, 1),
+    api(ApiKey::DescribeProducers, "DescribeProducers", 0, 0),
+    api(ApiKey::TxnOffsetCommit, "TxnOffsetCommit", 0, 4),
 ];
 
 /// The implemented range for `key`, if the broker answers that API at all.
@@ -103,6 +111,6 @@ mod tests {
         assert!(is_supported(ApiKey::Produce, 3));
         assert!(!is_supported(ApiKey::Produce, 2));
         assert!(!is_supported(ApiKey::Fetch, 99));
-        assert!(!is_supported(ApiKey::InitProducerId, 0));
+        assert!(!is_supported(ApiKey::SaslHandshake, 0));
     }
 }

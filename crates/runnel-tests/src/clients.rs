@@ -324,14 +324,15 @@ pub fn headers(pairs: &[(&str, Option<&[u8]>)]) -> OwnedHeaders {
     })
 }
 
-/// Topic name -> partition count from broker metadata.
+/// Topic name -> partition count from broker metadata, internal topics left out: a consumer
+/// with a group.id looks up its coordinator, which (as in Kafka) creates `__consumer_offsets`.
 pub fn topic_partitions(consumer: &StreamConsumer) -> BTreeMap<String, usize> {
     let md = consumer
         .fetch_metadata(None, MAX_WAIT)
         .expect("fetch metadata");
     md.topics()
         .iter()
-        .filter(|t| t.error().is_none())
+        .filter(|t| t.error().is_none() && !t.name().starts_with("__"))
         .map(|t| (t.name().to_string(), t.partitions().len()))
         .collect()
 }
@@ -417,5 +418,469 @@ pub fn run_with_timeout(cmd: &mut Command, input: Option<&[u8]>, timeout: Durati
         status,
         stdout: out_t.join().unwrap_or_default(),
         stderr: err_t.join().unwrap_or_default(),
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Consumer groups: rdkafka group consumers and raw OffsetCommit / OffsetFetch helpers.
+
+/// Config for a subscribing group member: short session timeout, earliest reset, manual
+/// commits, quick heartbeats. `extra` overrides any of it.
+pub fn group_consumer_config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut cfg = base_config(bootstrap);
+    cfg.set("group.id", group)
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .set("max.poll.interval.ms", "30000")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("fetch.wait.max.ms", "100")
+        .set("topic.metadata.refresh.interval.ms", "1000");
+    apply(&mut cfg, extra);
+    cfg
+}
+
+/// One committed offset as OffsetFetch reports it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FetchedOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+    pub error_code: i16,
+}
+
+/// OffsetCommit v8 for one group: `(topic, partition, offset, metadata)` entries; returns
+/// `(topic, partition, error_code)` per partition, sorted.
+pub fn raw_commit(
+    addr: std::net::SocketAddr,
+    group: &str,
+    generation: i32,
+    member_id: &str,
+    offsets: &[(&str, i32, i64, Option<&str>)],
+) -> anyhow::Result<Vec<(String, i32, i16)>> {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::GroupId;
+    use kafka_protocol::protocol::StrBytes;
+    let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
+    for (topic, partition, offset, metadata) in offsets {
+        let part = OffsetCommitRequestPartition::default()
+            .with_partition_index(*partition)
+            .with_committed_offset(*offset)
+            .with_committed_leader_epoch(-1)
+            .with_committed_metadata(metadata.map(|m| StrBytes::from_string(m.to_string())));
+        match topics.iter_mut().find(|t| t.name.0.as_str() == *topic) {
+            Some(t) => t.partitions.push(part),
+            None => topics.push(
+                OffsetCommitRequestTopic::default()
+                    .with_name(crate::raw::topic_name(topic))
+                    .with_partitions(vec![part]),
+            ),
+        }
+    }
+    let req = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(StrBytes::from_string(member_id.to_string()))
+        .with_topics(topics);
+    let mut c = crate::raw::RawClient::connect(addr)?;
+    let resp = c.request(8, &req)?;
+    let mut out: Vec<(String, i32, i16)> = resp
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.0.to_string(), p.partition_index, p.error_code))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// OffsetFetch v8 for one group (`topics` None = every committed offset of the group).
+/// Returns the group-level error code and the partitions, sorted.
+pub fn raw_fetch_offsets(
+    addr: std::net::SocketAddr,
+    group: &str,
+    topics: Option<&[(&str, &[i32])]>,
+) -> anyhow::Result<(i16, Vec<FetchedOffset>)> {
+    use kafka_protocol::messages::offset_fetch_request::{
+        OffsetFetchRequest, OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+    };
+    use kafka_protocol::messages::GroupId;
+    use kafka_protocol::protocol::StrBytes;
+    let topics = topics.map(|ts| {
+        ts.iter()
+            .map(|(t, ps)| {
+                OffsetFetchRequestTopics::default()
+                    .with_name(crate::raw::topic_name(t))
+                    .with_partition_indexes(ps.to_vec())
+            })
+            .collect()
+    });
+    let req = OffsetFetchRequest::default()
+        .with_topics(Some(vec![]))
+        .with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_topics(topics)]);
+    let mut c = crate::raw::RawClient::connect(addr)?;
+    let resp = c.request(8, &req)?;
+    anyhow::ensure!(
+        resp.groups.len() == 1,
+        "OffsetFetch v8 for one group returned {} groups: {resp:?}",
+        resp.groups.len()
+    );
+    let g = &resp.groups[0];
+    anyhow::ensure!(
+        g.group_id.0.as_str() == group,
+        "OffsetFetch answered for group {:?} instead of {group:?}",
+        g.group_id.0
+    );
+    let mut out: Vec<FetchedOffset> = g
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| FetchedOffset {
+                topic: t.name.0.to_string(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: p.committed_leader_epoch,
+                metadata: p.metadata.as_ref().map(|m| m.to_string()),
+                error_code: p.error_code,
+            })
+        })
+        .collect();
+    out.sort();
+    Ok((g.error_code, out))
+}
+
+/// DescribeGroups v5 for one group.
+pub fn raw_describe_group(
+    addr: std::net::SocketAddr,
+    group: &str,
+) -> anyhow::Result<kafka_protocol::messages::describe_groups_response::DescribedGroup> {
+    use kafka_protocol::messages::describe_groups_request::DescribeGroupsRequest;
+    use kafka_protocol::messages::GroupId;
+    use kafka_protocol::protocol::StrBytes;
+    let req = DescribeGroupsRequest::default()
+        .with_groups(vec![GroupId(StrBytes::from_string(group.to_string()))]);
+    let mut c = crate::raw::RawClient::connect(addr)?;
+    let resp = c.request(5, &req)?;
+    resp.groups
+        .into_iter()
+        .find(|g| g.group_id.0.as_str() == group)
+        .ok_or_else(|| anyhow::anyhow!("DescribeGroups response lacks group {group}"))
+}
+
+/// Decodes a consumer-protocol assignment (version prefix + ConsumerProtocolAssignment) into
+/// `(topic, partitions)` pairs, sorted; an empty blob is an empty assignment.
+pub fn decode_consumer_assignment(bytes: &[u8]) -> anyhow::Result<Vec<(String, Vec<i32>)>> {
+    use bytes::Buf;
+    use kafka_protocol::messages::ConsumerProtocolAssignment;
+    use kafka_protocol::protocol::Decodable;
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut buf = bytes::Bytes::copy_from_slice(bytes);
+    let version = buf.get_i16();
+    let a = ConsumerProtocolAssignment::decode(&mut buf, version.clamp(0, 3))?;
+    let mut out: Vec<(String, Vec<i32>)> = a
+        .assigned_partitions
+        .iter()
+        .map(|tp| {
+            let mut ps = tp.partitions.clone();
+            ps.sort();
+            (tp.topic.0.to_string(), ps)
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+// -------------------------------------------------------------------------------------------
+// The `runnel` command-line tools, run as a user runs them.
+
+/// Upper bound for one CLI run in a test (a `--follow` consumer is killed at this point).
+pub const CLI_MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// What one run of a `runnel` command produced.
+#[derive(Debug)]
+pub struct CliOutput {
+    /// Exit code (`None` if killed by a signal).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl CliOutput {
+    /// Panics, showing both streams, unless the command exited with 0.
+    #[track_caller]
+    pub fn ok(self) -> CliOutput {
+        assert_eq!(self.code, Some(0), "runnel failed:\n{self}");
+        self
+    }
+
+    /// Panics unless the command exited with `code`; returns the output for more checks.
+    #[track_caller]
+    pub fn code_is(self, code: i32) -> CliOutput {
+        assert_eq!(self.code, Some(code), "unexpected exit code:\n{self}");
+        self
+    }
+
+    /// The non-empty stdout lines.
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().filter(|l| !l.is_empty()).collect()
+    }
+}
+
+impl std::fmt::Display for CliOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit code {:?} after {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.elapsed, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `runnel ARGS` with `input` on stdin and the variables `env` set (`RUNNEL_BROKERS` from
+/// the test's own environment is removed first), bounded by [`CLI_MAX_WAIT`].
+pub fn run_cli_env(args: &[&str], input: Option<&[u8]>, env: &[(&str, &str)]) -> CliOutput {
+    let mut cmd = Command::new(crate::runnel_bin());
+    cmd.args(args).env_remove("RUNNEL_BROKERS");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let started = Instant::now();
+    let out = run_with_timeout(&mut cmd, input, CLI_MAX_WAIT);
+    CliOutput {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Runs `runnel ARGS --brokers BOOTSTRAP` with `input` on stdin.
+pub fn run_cli(bootstrap: &str, args: &[&str], input: Option<&str>) -> CliOutput {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--brokers", bootstrap]);
+    run_cli_env(&all, input.map(str::as_bytes), &[])
+}
+
+/// A `host:port` on 127.0.0.1 where nothing listens (bound, then released).
+pub fn dead_broker() -> String {
+    format!("127.0.0.1:{}", crate::free_port())
+}
+
+// -------------------------------------------------------------------------------------------
+// Transactions and idempotence.
+
+/// Config for a transactional producer (`transactional.id` set, which implies idempotence).
+/// `message.timeout.ms` is left unset so librdkafka derives it from `transaction.timeout.ms`
+/// (it must not exceed it); `extra` overrides anything.
+pub fn txn_producer_config(
+    bootstrap: &str,
+    transactional_id: &str,
+    extra: &[(&str, &str)],
+) -> ClientConfig {
+    let mut cfg = base_config(bootstrap);
+    cfg.set("transactional.id", transactional_id)
+        .set("queue.buffering.max.ms", "5")
+        .set("request.timeout.ms", "10000")
+        .set("transaction.timeout.ms", "60000");
+    apply(&mut cfg, extra);
+    // socket.timeout.ms must stay <= transaction.timeout.ms + 100.
+    let txn_timeout: u64 = cfg
+        .get("transaction.timeout.ms")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60000);
+    if txn_timeout < 20000 && !extra.iter().any(|(k, _)| *k == "socket.timeout.ms") {
+        cfg.set("socket.timeout.ms", txn_timeout.to_string());
+    }
+    cfg
+}
+
+/// A transactional `FutureProducer` ([`txn_producer_config`]); call `init_transactions` next.
+pub fn txn_producer(
+    bootstrap: &str,
+    transactional_id: &str,
+    extra: &[(&str, &str)],
+) -> FutureProducer {
+    txn_producer_config(bootstrap, transactional_id, extra)
+        .create()
+        .expect("create transactional rdkafka producer")
+}
+
+/// ListOffsets (latest) with isolation level READ_COMMITTED (1): the last stable offset.
+pub fn raw_last_stable_offset(
+    addr: std::net::SocketAddr,
+    topic: &str,
+    partition: i32,
+) -> anyhow::Result<i64> {
+    raw_latest_offset(addr, topic, partition, 1)
+}
+
+/// ListOffsets (latest) with isolation level READ_UNCOMMITTED (0): the high watermark.
+pub fn raw_high_watermark(
+    addr: std::net::SocketAddr,
+    topic: &str,
+    partition: i32,
+) -> anyhow::Result<i64> {
+    raw_latest_offset(addr, topic, partition, 0)
+}
+
+fn raw_latest_offset(
+    addr: std::net::SocketAddr,
+    topic: &str,
+    partition: i32,
+    isolation_level: i8,
+) -> anyhow::Result<i64> {
+    use kafka_protocol::messages::list_offsets_request::{
+        ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
+    };
+    let req = ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_isolation_level(isolation_level)
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(crate::raw::topic_name(topic))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition)
+                .with_timestamp(-1)])]);
+    let mut c = crate::raw::RawClient::connect(addr)?;
+    let resp = c.request(crate::raw::LIST_OFFSETS_VERSION, &req)?;
+    let p = resp
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .find(|p| p.partition_index == partition)
+        .ok_or_else(|| anyhow::anyhow!("ListOffsets response lacks {topic}-{partition}"))?;
+    anyhow::ensure!(
+        p.error_code == 0,
+        "ListOffsets {topic}-{partition} (isolation {isolation_level}): error {}",
+        p.error_code
+    );
+    Ok(p.offset)
+}
+
+/// Waits (bounded by `timeout`, at most 40 s) until the last stable offset of every partition
+/// `0..partitions` of `topic` equals its high watermark; returns the (lso, hw) pairs, or
+/// panics with the last values seen.
+pub fn wait_lso_at_hw(
+    addr: std::net::SocketAddr,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> Vec<(i64, i64)> {
+    let deadline = Instant::now() + timeout.min(Duration::from_secs(40));
+    loop {
+        let last: Vec<Result<(i64, i64), String>> = (0..partitions)
+            .map(|p| {
+                let lso = raw_last_stable_offset(addr, topic, p).map_err(|e| format!("{e:#}"))?;
+                let hw = raw_high_watermark(addr, topic, p).map_err(|e| format!("{e:#}"))?;
+                Ok((lso, hw))
+            })
+            .collect();
+        if last.iter().all(|r| matches!(r, Ok((l, h)) if l == h)) {
+            return last.into_iter().map(|r| r.unwrap()).collect();
+        }
+        if Instant::now() >= deadline {
+            panic!("{topic}: last stable offset did not reach the high watermark within {timeout:?}; (lso, hw) per partition: {last:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Consumes from a consumer created with `enable.partition.eof=true` until every partition in
+/// `partitions` of `topic` has reported end-of-partition (for read_committed: reached the last
+/// stable offset) after at least `min_records` records; panics after `timeout` (max 40 s)
+/// reporting what arrived. Returns the records.
+pub async fn consume_until_eof(
+    consumer: &StreamConsumer,
+    topic: &str,
+    partitions: &[i32],
+    min_records: usize,
+    timeout: Duration,
+) -> Vec<Record> {
+    use rdkafka::error::KafkaError;
+    let timeout = timeout.min(Duration::from_secs(40));
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    let mut eof: std::collections::BTreeSet<i32> = Default::default();
+    loop {
+        if out.len() >= min_records && partitions.iter().all(|p| eof.contains(p)) {
+            return out;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, consumer.recv()).await {
+            Ok(Ok(m)) => {
+                if m.topic() == topic {
+                    eof.remove(&m.partition());
+                }
+                out.push(Record::from_message(&m));
+            }
+            Ok(Err(KafkaError::PartitionEOF(p))) => {
+                eof.insert(p);
+            }
+            Ok(Err(e)) => panic!(
+                "consumer error after {} records: {e:?}; got so far: {:?}",
+                out.len(),
+                summarize(&out)
+            ),
+            Err(_) => panic!(
+                "timed out after {timeout:?}: {} records (wanted >= {min_records}), partitions at end: {eof:?} of {partitions:?}; got: {:?}",
+                out.len(),
+                summarize(&out)
+            ),
+        }
+    }
+}
+
+/// Reads `topic` (partitions `0..partitions`) from the beginning with a fresh read_committed
+/// consumer until it has at least `min_records` and has reached the end (the last stable
+/// offset) of every partition, then for another 700 ms to catch anything beyond; bounded by
+/// 40 s. Returns everything received.
+pub async fn read_committed_from_start(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    min_records: usize,
+) -> Vec<Record> {
+    let c = consumer(
+        bootstrap,
+        &[
+            ("isolation.level", "read_committed"),
+            ("enable.partition.eof", "true"),
+        ],
+    );
+    assign(&c, topic, partitions, Offset::Beginning);
+    let parts: Vec<i32> = (0..partitions).collect();
+    let mut got = consume_until_eof(&c, topic, &parts, min_records, Duration::from_secs(35)).await;
+    got.extend(consume_for_skipping_eof(&c, Duration::from_millis(700)).await);
+    got
+}
+
+/// Like [`consume_for`], for consumers with `enable.partition.eof=true`: end-of-partition
+/// events are skipped, any other error fails the test.
+pub async fn consume_for_skipping_eof(consumer: &StreamConsumer, quiet: Duration) -> Vec<Record> {
+    let deadline = Instant::now() + quiet.min(MAX_WAIT);
+    let mut out = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return out;
+        }
+        match tokio::time::timeout(left, consumer.recv()).await {
+            Ok(Ok(m)) => out.push(Record::from_message(&m)),
+            Ok(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => {}
+            Ok(Err(e)) => panic!("consumer error: {e:?}; got so far: {:?}", summarize(&out)),
+            Err(_) => return out,
+        }
     }
 }

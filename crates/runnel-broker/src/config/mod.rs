@@ -17,6 +17,7 @@ pub use keys::{find_key, KeyDef, Kind, BROKER_KEYS};
 pub use properties::{parse_pair, parse_properties};
 
 use runnel_coordinator::group::GroupConfig;
+use runnel_coordinator::txn::TxnConfig;
 use runnel_log::LogConfig;
 
 /// Where an effective value came from (shown by `--check-config`, and DescribeConfigs later).
@@ -173,6 +174,7 @@ pub struct BrokerConfig {
     /// Every broker key with its value and source (DescribeConfigs, topic defaults).
     pub raw: RawConfig,
     pub groups: GroupConfig,
+    pub transactions: TxnConfig,
     /// Where the Prometheus/health HTTP port listens; None turns it off. Not a Kafka
     /// property: set with `--metrics-listen` / `--no-metrics`.
     pub metrics_listen: Option<SocketAddr>,
@@ -206,11 +208,30 @@ impl BrokerConfig {
             log_defaults: topic::log_defaults(raw),
             raw: raw.clone(),
             groups: group_config(raw),
-            retention_check_interval_ms: raw.int("log.retention.check.interval.ms").expect("default") as u64,
+            transactions: txn_config(raw),
+            retention_check_interval_ms: raw
+                .int("log.retention.check.interval.ms")
+                .expect("default") as u64,
             cleaner_backoff_ms: raw.int("log.cleaner.backoff.ms").expect("default") as u64,
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT))),
             offsets_topic_segment_bytes: raw.int("offsets.topic.segment.bytes").expect("default"),
         })
+    }
+}
+
+fn txn_config(raw: &RawConfig) -> TxnConfig {
+    let int = |name: &str| raw.int(name).expect("has a default");
+    TxnConfig {
+        transaction_max_timeout_ms: int("transaction.max.timeout.ms") as i32,
+        transactional_id_expiration_ms: int("transactional.id.expiration.ms"),
+        abort_timed_out_transaction_cleanup_interval_ms: int(
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        ),
+        remove_expired_transaction_cleanup_interval_ms: int(
+            "transaction.remove.expired.transaction.cleanup.interval.ms",
+        ),
+        state_partitions: int("transaction.state.log.num.partitions") as i32,
+        offsets_partitions: int("offsets.topic.num.partitions") as i32,
     }
 }
 

@@ -120,12 +120,26 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         "retention.ms",
         int(-1),
         "Age after which old segments are deleted (-1 = forever); with cleanup.policy delete.",
-        &[same("log.retention.ms"), Synonym { key: "log.retention.minutes", scale: 60_000 }, Synonym { key: "log.retention.hours", scale: 3_600_000 }],
+        &[
+            same("log.retention.ms"),
+            Synonym {
+                key: "log.retention.minutes",
+                scale: 60_000,
+            },
+            Synonym {
+                key: "log.retention.hours",
+                scale: 3_600_000,
+            },
+        ],
         |c, v| c.retention_ms = number(v),
     ),
-    key("retention.bytes", int(-1), "Size above which old segments are deleted (-1 = no limit).", &[same("log.retention.bytes")], |c, v| {
-        c.retention_bytes = number(v)
-    }),
+    key(
+        "retention.bytes",
+        int(-1),
+        "Size above which old segments are deleted (-1 = no limit).",
+        &[same("log.retention.bytes")],
+        |c, v| c.retention_bytes = number(v),
+    ),
     key(
         "cleanup.policy",
         Kind::ChoiceList(&["delete", "compact"]),
@@ -188,7 +202,11 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches on append.",
         &[same("log.message.timestamp.type")],
         |c, v| {
-            c.timestamp_type = if v == "LogAppendTime" { TimestampType::LogAppendTime } else { TimestampType::CreateTime }
+            c.timestamp_type = if v == "LogAppendTime" {
+                TimestampType::LogAppendTime
+            } else {
+                TimestampType::CreateTime
+            }
         },
     ),
 ];
@@ -273,6 +291,10 @@ impl TopicConfig {
             if let Some(value) = value {
                 (key.apply)(&mut config, &value);
             }
+        }
+        // A broker-wide setting with no topic-level key in Kafka.
+        if let Some(ms) = broker.get("producer.id.expiration.ms") {
+            config.producer_id_expiration_ms = number(ms);
         }
         config
     }

@@ -5,7 +5,9 @@
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_records_request::DeleteRecordsPartition;
-use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use runnel_log::Offset;
 
@@ -25,10 +27,12 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
             let partitions = topic
                 .partitions
                 .iter()
-                .map(|p| match found.as_ref().and_then(|t| t.partition(p.partition_index)) {
-                    Some(partition) => delete(partition, p),
-                    None => failed(p.partition_index, ResponseError::UnknownTopicOrPartition),
-                })
+                .map(
+                    |p| match found.as_ref().and_then(|t| t.partition(p.partition_index)) {
+                        Some(partition) => delete(partition, p),
+                        None => failed(p.partition_index, ResponseError::UnknownTopicOrPartition),
+                    },
+                )
                 .collect();
             DeleteRecordsTopicResult::default()
                 .with_name(topic.name.clone())

@@ -8,8 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::select_all;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use runnel_log::{Offset, ReadError};
 use runnel_protocol::record_batch::BatchIter;
@@ -24,6 +26,7 @@ use crate::partition::{Isolation, PartitionError};
 /// The result of reading one partition.
 struct PartitionRead {
     error: Option<ResponseError>,
+    aborted: Vec<runnel_log::AbortedTxn>,
     records: Bytes,
     report: PartitionReport,
 }
@@ -191,6 +194,7 @@ fn read_partition(
     match partition.read(Offset(target.fetch_offset), limit, isolation, min_one_batch) {
         Ok(fetched) => PartitionRead {
             error: None,
+            aborted: fetched.aborted,
             records: fetched.records,
             report: PartitionReport {
                 high_watermark: fetched.offsets.high_watermark.0.value(),
@@ -228,9 +232,21 @@ fn error_read(error: ResponseError, report: Option<PartitionReport>) -> Partitio
     };
     PartitionRead {
         error: Some(error),
+        aborted: Vec::new(),
         records: Bytes::new(),
         report: report.unwrap_or(unknown),
     }
+}
+
+fn aborted_list(aborted: &[runnel_log::AbortedTxn]) -> Vec<AbortedTransaction> {
+    aborted
+        .iter()
+        .map(|txn| {
+            AbortedTransaction::default()
+                .with_producer_id(ProducerId(txn.producer_id))
+                .with_first_offset(txn.first_offset.value())
+        })
+        .collect()
 }
 
 fn build_response(
@@ -252,7 +268,7 @@ fn build_response(
             .with_last_stable_offset(read.report.last_stable_offset)
             .with_log_start_offset(read.report.log_start_offset)
             .with_aborted_transactions(match isolation {
-                Isolation::ReadCommitted => Some(Vec::new()),
+                Isolation::ReadCommitted => Some(aborted_list(&read.aborted)),
                 Isolation::ReadUncommitted => None,
             })
             .with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1))

@@ -33,18 +33,24 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
     ctx.respond(&FindCoordinatorResponse::default().with_coordinators(coordinators))
 }
 
+const TRANSACTION_KEY_TYPE: i8 = 1;
+
 fn find(ctx: &RequestContext, key: &StrBytes, key_type: i8) -> Coordinator {
     let coordinator = Coordinator::default().with_key(key.clone());
-    if key_type != GROUP_KEY_TYPE {
-        let message = "only group coordinators are available on this broker".to_string();
-        return coordinator
-            .with_node_id(BrokerId(-1))
-            .with_port(-1)
-            .with_error_code(ResponseError::CoordinatorNotAvailable.code())
-            .with_error_message(Some(StrBytes::from_string(message)));
-    }
-    // Kafka creates the offsets topic when a coordinator is first looked up.
-    if ctx.broker.offsets_topic().is_none() {
+    // Kafka creates the internal topic when a coordinator is first looked up.
+    let topic = match key_type {
+        GROUP_KEY_TYPE => ctx.broker.offsets_topic(),
+        TRANSACTION_KEY_TYPE => ctx.broker.txn_state_topic(),
+        other => {
+            let message = format!("unknown coordinator key type {other}");
+            return coordinator
+                .with_node_id(BrokerId(-1))
+                .with_port(-1)
+                .with_error_code(ResponseError::InvalidRequest.code())
+                .with_error_message(Some(StrBytes::from_string(message)));
+        }
+    };
+    if topic.is_none() {
         return coordinator
             .with_node_id(BrokerId(-1))
             .with_port(-1)

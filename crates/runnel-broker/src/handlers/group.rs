@@ -38,6 +38,7 @@ pub async fn call(
         Some(GroupResponse::ListGroups(r)) => ctx.respond(&r),
         Some(GroupResponse::DeleteGroups(r)) => ctx.respond(&r),
         Some(GroupResponse::OffsetDelete(r)) => ctx.respond(&r),
+        Some(GroupResponse::TxnOffsetCommit(r)) => ctx.respond(&r),
         None => Ok(None),
     }
 }

@@ -2,6 +2,8 @@
 //! response; `dispatch` routes by API key. A handler returns `Ok(None)` only when the protocol
 //! says no response is sent (Produce with acks=0).
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod alter_configs;
 pub mod api_versions;
 mod create_partitions;
@@ -13,15 +15,20 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
+mod describe_producers;
+mod describe_transactions;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod group;
 mod heartbeat;
 mod incremental_alter_configs;
+mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -29,6 +36,8 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
+mod txn;
+mod txn_offset_commit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -160,6 +169,14 @@ async fn route(ctx: &RequestContext<'_>, body: Bytes) -> Result<Option<Bytes>, H
         ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch::handle(ctx, body),
         ApiKey::DescribeConfigs => describe_configs::handle(ctx, body),
         ApiKey::DeleteRecords => delete_records::handle(ctx, body),
+        ApiKey::InitProducerId => init_producer_id::handle(ctx, body).await,
+        ApiKey::AddPartitionsToTxn => add_partitions_to_txn::handle(ctx, body).await,
+        ApiKey::AddOffsetsToTxn => add_offsets_to_txn::handle(ctx, body).await,
+        ApiKey::EndTxn => end_txn::handle(ctx, body).await,
+        ApiKey::DescribeTransactions => describe_transactions::handle(ctx, body).await,
+        ApiKey::ListTransactions => list_transactions::handle(ctx, body).await,
+        ApiKey::DescribeProducers => describe_producers::handle(ctx, body),
+        ApiKey::TxnOffsetCommit => txn_offset_commit::handle(ctx, body).await,
         ApiKey::AlterConfigs => alter_configs::handle(ctx, body),
         ApiKey::IncrementalAlterConfigs => incremental_alter_configs::handle(ctx, body),
         other => Err(HandlerError::Header(HeaderError::UnsupportedVersion {

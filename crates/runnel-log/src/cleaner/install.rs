@@ -6,9 +6,11 @@ use super::{
 };
 use crate::checkpoint;
 use crate::log::PartitionLog;
+use crate::offsets::Offset;
 use crate::recovery::{scan, ScanRules};
 use crate::retention::delete_segment_files;
 use crate::segment::{segment_path, SealedSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::txn_index::TXN_INDEX_SUFFIX;
 use std::fs::{self, File};
 use std::io;
 use std::path::Path;
@@ -86,6 +88,12 @@ impl PartitionLog {
     fn swap_in(&mut self, group: &CleanedGroup, crash_at: CrashPoint) -> io::Result<()> {
         let dir = self.dir.clone();
         let base = group.base;
+        // The transaction index cannot be rebuilt from the cleaned log alone, so it travels
+        // through the swap too: `.txnindex.swap` before the commit point, renamed after it.
+        rename_if_exists(
+            &suffixed(&dir, base, TXN_INDEX_SUFFIX, CLEANED),
+            &suffixed(&dir, base, TXN_INDEX_SUFFIX, SWAP),
+        )?;
         fs::rename(
             suffixed(&dir, base, LOG_SUFFIX, CLEANED),
             suffixed(&dir, base, LOG_SUFFIX, SWAP),
@@ -106,6 +114,10 @@ impl PartitionLog {
                 segment_path(&dir, base, suffix),
             )?;
         }
+        rename_if_exists(
+            &suffixed(&dir, base, TXN_INDEX_SUFFIX, SWAP),
+            &segment_path(&dir, base, TXN_INDEX_SUFFIX),
+        )?;
         fs::rename(
             suffixed(&dir, base, LOG_SUFFIX, SWAP),
             segment_path(&dir, base, LOG_SUFFIX),
@@ -121,6 +133,7 @@ impl PartitionLog {
 /// completes every `.log.swap` (a committed one).
 pub(crate) fn recover_swaps(dir: &Path) -> io::Result<()> {
     let mut swaps = Vec::new();
+    let mut txn_swaps = Vec::new();
     let mut logs = Vec::new();
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
@@ -128,6 +141,11 @@ pub(crate) fn recover_swaps(dir: &Path) -> io::Result<()> {
         if name.ends_with(".cleaned") {
             tracing::info!(dir = %dir.display(), file = name, "removing unfinished cleaner output");
             fs::remove_file(dir.join(name))?;
+        } else if let Some(txn) = name.strip_suffix(".txnindex.swap") {
+            match txn.parse::<i64>() {
+                Ok(base) => txn_swaps.push(Offset(base)),
+                Err(_) => fs::remove_file(dir.join(name))?,
+            }
         } else if let Some(log) = name.strip_suffix(".swap") {
             match crate::segment::parse_log_file_name(log) {
                 Some(base) => swaps.push(base),
@@ -137,7 +155,7 @@ pub(crate) fn recover_swaps(dir: &Path) -> io::Result<()> {
             logs.push(base);
         }
     }
-    for base in swaps {
+    for &base in &swaps {
         let swap = suffixed(dir, base, LOG_SUFFIX, SWAP);
         let file = File::open(&swap)?;
         let size = file.metadata()?.len();
@@ -155,8 +173,23 @@ pub(crate) fn recover_swaps(dir: &Path) -> io::Result<()> {
         }
         // The swap's own indexes may be missing or stale: rebuild them on open.
         delete_segment_files(dir, base)?;
+        rename_if_exists(
+            &suffixed(dir, base, TXN_INDEX_SUFFIX, SWAP),
+            &segment_path(dir, base, TXN_INDEX_SUFFIX),
+        )?;
         fs::rename(&swap, segment_path(dir, base, LOG_SUFFIX))?;
         tracing::info!(dir = %dir.display(), segment = %base, "completed an interrupted cleaner swap");
     }
+    // A transaction index swapped before its log was is from an uncommitted pass.
+    for base in txn_swaps.into_iter().filter(|b| !swaps.contains(b)) {
+        fs::remove_file(suffixed(dir, base, TXN_INDEX_SUFFIX, SWAP))?;
+    }
     checkpoint::sync_dir(dir)
+}
+
+fn rename_if_exists(from: &Path, to: &Path) -> io::Result<()> {
+    match fs::rename(from, to) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
 }

@@ -34,6 +34,7 @@ use crate::segment::{
     segment_path, IndexCursor, SealedSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
 use crate::time_index::TimeIndex;
+use crate::txn_index::{AbortedTxn, TXN_INDEX_SUFFIX};
 use runnel_protocol::record_batch::{BatchHeader, BatchIter, TimestampType, LOG_OVERHEAD};
 use runnel_protocol::records::{delete_horizon_ms, BatchBuilder, OpenBatch};
 use std::collections::HashMap;
@@ -43,8 +44,10 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
+use txn::TxnTracker;
 
 mod install;
+mod txn;
 
 pub(crate) use install::recover_swaps;
 pub use install::CrashPoint;
@@ -82,6 +85,8 @@ pub struct CleanPlan {
     segment_bytes: u64,
     index_interval_bytes: u64,
     map_limit_bytes: usize,
+    /// Aborted transactions overlapping the planned range.
+    aborted: Vec<AbortedTxn>,
 }
 
 /// One rewritten group of segments, waiting in `.cleaned` files.
@@ -139,9 +144,14 @@ impl PartitionLog {
         let (mut clean_bytes, mut dirty_bytes) = (0u64, 0u64);
         let mut first_dirty_ts = None;
         let lag_ms = self.config.min_compaction_lag_ms.max(0);
+        // Open transactions are undecided: nothing from their first offset on is cleaned.
+        let first_unstable = self.first_unstable_offset();
         for (i, base) in bases.iter().enumerate() {
             let segment = &self.sealed[base];
             let end = bases.get(i + 1).copied().unwrap_or(active_base);
+            if first_unstable.is_some_and(|u| end > u) {
+                break;
+            }
             let dirty = end > first_dirty;
             if dirty
                 && lag_ms > 0
@@ -176,7 +186,10 @@ impl PartitionLog {
         if !overdue && ratio <= self.config.min_cleanable_dirty_ratio {
             return None;
         }
+        let range_end = sources.last().map_or(first_dirty, |s| s.end);
+        let aborted = self.aborted_transactions(sources[0].base, range_end);
         Some(CleanPlan {
+            aborted,
             dir: self.dir.clone(),
             sources,
             first_dirty,
@@ -232,6 +245,8 @@ impl CleanPlan {
             ..CleanOutcome::default()
         };
         let mut groups = Vec::new();
+        let mut txns =
+            TxnTracker::new(&self.aborted, sources.first().map_or(Offset(0), |s| s.base));
         for group in group_by_size(sources, self.segment_bytes) {
             let base = group[0].base;
             written.push(base);
@@ -240,8 +255,15 @@ impl CleanPlan {
                 stats.segments_read += 1;
                 stats.bytes_read += source.size_bytes;
                 for_each_batch(&source.log, source.size_bytes, |header, bytes| {
-                    let kept = clean_batch(header, bytes, &map, now_ms, self.delete_retention_ms)
-                        .map_err(|e| {
+                    let kept = clean_batch(
+                        header,
+                        bytes,
+                        &map,
+                        &mut txns,
+                        now_ms,
+                        self.delete_retention_ms,
+                    )
+                    .map_err(|e| {
                         io::Error::new(
                             io::ErrorKind::InvalidData,
                             format!(
@@ -252,6 +274,9 @@ impl CleanPlan {
                     })?;
                     stats.records_read += u64::from(kept.records_read);
                     stats.records_removed += u64::from(kept.records_removed);
+                    if !matches!(kept.output, Kept::Nothing) {
+                        writer.aborted.extend(kept.aborted);
+                    }
                     match kept.output {
                         Kept::All => writer.append(header, bytes),
                         Kept::Rewritten(batch) => {
@@ -283,12 +308,20 @@ impl CleanPlan {
         let mut map = KeyMap::new();
         let mut map_bytes = 0usize;
         let mut up_to = self.first_dirty;
+        let mut txns = TxnTracker::new(&self.aborted, self.first_dirty);
         for source in self.sources.iter().filter(|s| s.end > self.first_dirty) {
             if map_bytes >= self.map_limit_bytes {
                 break;
             }
             for_each_batch(&source.log, source.size_bytes, |header, bytes| {
-                if header.is_control() || header.last_offset() < self.first_dirty.value() {
+                if header.last_offset() < self.first_dirty.value() {
+                    return Ok(());
+                }
+                if header.is_control() {
+                    txns.on_control(header, bytes);
+                    return Ok(());
+                }
+                if txns.is_aborted_data(header) {
                     return Ok(());
                 }
                 let open = OpenBatch::open(bytes).map_err(invalid_data)?;
@@ -343,22 +376,30 @@ struct BatchResult {
     output: Kept,
     records_read: u32,
     records_removed: u32,
+    /// For a kept abort marker: its transaction-index entry.
+    aborted: Option<AbortedTxn>,
 }
 
 /// Decides what of one batch survives: the latest record per key, tombstones until their
-/// delete horizon; control batches whole.
+/// delete horizon, nothing of aborted transactions; markers as `clean_marker` decides.
 fn clean_batch(
     header: &BatchHeader,
     bytes: &[u8],
     map: &KeyMap,
+    txns: &mut TxnTracker,
     now_ms: i64,
     delete_retention_ms: i64,
 ) -> Result<BatchResult, runnel_protocol::record_batch::BatchError> {
     if header.is_control() {
+        return clean_marker(header, bytes, txns, now_ms, delete_retention_ms);
+    }
+    if txns.is_aborted_data(header) {
+        let count = u32::try_from(header.records_count).unwrap_or(0);
         return Ok(BatchResult {
-            output: Kept::All,
-            records_read: 0,
-            records_removed: 0,
+            output: Kept::Nothing,
+            records_read: count,
+            records_removed: count,
+            aborted: None,
         });
     }
     let open = OpenBatch::open(bytes)?;
@@ -412,7 +453,47 @@ fn clean_batch(
         output,
         records_read,
         records_removed,
+        aborted: None,
     })
+}
+
+/// A marker stays while data of its transaction is left in the log. Once it is empty it
+/// gets a delete horizon, and the first pass after the horizon removes it (Kafka's rule for
+/// markers, KIP-534's horizon).
+fn clean_marker(
+    header: &BatchHeader,
+    bytes: &[u8],
+    txns: &mut TxnTracker,
+    now_ms: i64,
+    delete_retention_ms: i64,
+) -> Result<BatchResult, runnel_protocol::record_batch::BatchError> {
+    let kept = |output, aborted| BatchResult {
+        output,
+        records_read: 0,
+        records_removed: 0,
+        aborted,
+    };
+    let Some(fate) = txns.on_control(header, bytes) else {
+        return Ok(kept(Kept::All, None));
+    };
+    if fate.has_data {
+        return Ok(kept(Kept::All, fate.aborted));
+    }
+    match delete_horizon_ms(header) {
+        Some(horizon) if now_ms >= horizon => Ok(kept(Kept::Nothing, None)),
+        Some(_) => Ok(kept(Kept::All, None)),
+        None => {
+            let open = OpenBatch::open(bytes)?;
+            let mut builder =
+                BatchBuilder::new(*header, header.compression()?, header.base_timestamp)
+                    .with_delete_horizon(now_ms.saturating_add(delete_retention_ms));
+            for record in &open.records()? {
+                builder.push(record, header.base_timestamp);
+            }
+            let batch = builder.finish(header.last_offset_delta, header.max_timestamp)?;
+            Ok(kept(Kept::Rewritten(batch), None))
+        }
+    }
 }
 
 /// Writes one cleaned segment: `.log.cleaned` plus its two indexes, built by the same cursor
@@ -425,6 +506,9 @@ struct CleanedWriter {
     interval_bytes: u64,
     index: OffsetIndex,
     time_index: TimeIndex,
+    txn_index_path: PathBuf,
+    /// Aborted transactions whose markers the cleaned segment keeps.
+    aborted: Vec<AbortedTxn>,
 }
 
 impl CleanedWriter {
@@ -443,6 +527,8 @@ impl CleanedWriter {
             interval_bytes,
             index: OffsetIndex::open(&suffixed(dir, base, INDEX_SUFFIX, CLEANED))?,
             time_index: TimeIndex::open(&suffixed(dir, base, TIME_INDEX_SUFFIX, CLEANED))?,
+            txn_index_path: suffixed(dir, base, TXN_INDEX_SUFFIX, CLEANED),
+            aborted: Vec::new(),
         })
     }
 
@@ -470,6 +556,7 @@ impl CleanedWriter {
         log.sync_all()?;
         self.index.sync()?;
         self.time_index.sync()?;
+        crate::txn_index::write_file(&self.txn_index_path, &self.aborted)?;
         Ok(self.position)
     }
 }
@@ -526,7 +613,12 @@ fn suffixed(dir: &Path, base: Offset, suffix: &str, extra: &str) -> PathBuf {
 }
 
 fn remove_group_files(dir: &Path, base: Offset, extra: &str) -> io::Result<()> {
-    for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+    for suffix in [
+        LOG_SUFFIX,
+        INDEX_SUFFIX,
+        TIME_INDEX_SUFFIX,
+        TXN_INDEX_SUFFIX,
+    ] {
         match fs::remove_file(suffixed(dir, base, suffix, extra)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}

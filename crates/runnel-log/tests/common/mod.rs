@@ -101,3 +101,80 @@ pub fn decode_kv(mut records: Bytes) -> Vec<(i64, Option<Bytes>, Option<Bytes>)>
         .map(|r| (r.offset, r.key, r.value))
         .collect()
 }
+
+/// A batch of an idempotent (or, with `transactional`, transactional) producer: `count`
+/// keyed records with sequences `base_sequence`, `base_sequence + 1`, ...
+pub fn producer_batch(
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    count: usize,
+    transactional: bool,
+    ts: i64,
+) -> Vec<u8> {
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: base_sequence + i as i32,
+            timestamp: ts + i as i64,
+            key: Some(Bytes::from(format!(
+                "p{producer_id}-s{}",
+                base_sequence + i as i32
+            ))),
+            value: Some(Bytes::from(format!(
+                "v{producer_id}-{epoch}-{}",
+                base_sequence + i as i32
+            ))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+    buf.to_vec()
+}
+
+/// A transactional batch of explicit key/value pairs (compaction tests).
+pub fn txn_kv_batch(
+    producer_id: i64,
+    base_sequence: i32,
+    entries: &[(&str, &str)],
+    ts: i64,
+) -> Vec<u8> {
+    let records: Vec<Record> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            transactional: true,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch: 0,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: base_sequence + i as i32,
+            timestamp: ts,
+            key: Some(Bytes::from(k.to_string())),
+            value: Some(Bytes::from(v.to_string())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+    buf.to_vec()
+}

@@ -1,0 +1,207 @@
+//! TxnOffsetCommit and the completion of transactional offsets (Kafka's
+//! `handleTxnCommitOffsets` and, for pending offsets, Kafka 4's `OffsetMetadataManager`).
+//!
+//! A transactional producer's offsets are written to the group's `__consumer_offsets` partition
+//! as a transactional batch of that producer and kept pending per (group, producer id),
+//! invisible to OffsetFetch, until the broker writes the transaction's marker to that partition:
+//! COMMIT makes them the committed offsets (unless a later record committed the partition),
+//! ABORT drops them. Replay rebuilds the same state from the batches and markers in the log.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{TopicName, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+
+use super::join::validate_current_member;
+use super::offsets::too_large;
+use super::persist::offset_record;
+use super::responses::{code, s};
+use super::state::{CommittedOffset, Group, GroupState};
+use super::{coordinator_partition, Ctx, GroupResponse, RequestMeta, TopicView};
+
+/// Per-partition outcome, grouped by topic in request order.
+type TopicErrors = Vec<(String, Vec<(i32, Option<ResponseError>)>)>;
+
+pub(crate) fn commit(
+    groups: &mut BTreeMap<String, Group>,
+    meta: &RequestMeta,
+    req: TxnOffsetCommitRequest,
+    topics: &dyn TopicView,
+    cx: &mut Ctx<'_>,
+) {
+    let group_id = req.group_id.0.to_string();
+    let mut result: TopicErrors = Vec::new();
+    let mut valid: Vec<(String, i32, CommittedOffset)> = Vec::new();
+    for topic in &req.topics {
+        let name = topic.name.0.to_string();
+        let mut partitions = Vec::new();
+        for p in &topic.partitions {
+            // KafkaApis answers unknown partitions itself, before the coordinator sees them.
+            if !topics.partition_exists(&name, p.partition_index) {
+                let error = Some(ResponseError::UnknownTopicOrPartition);
+                partitions.push((p.partition_index, error));
+                continue;
+            }
+            partitions.push((p.partition_index, None));
+            let committed = CommittedOffset {
+                offset: p.committed_offset,
+                // The leader epoch exists from v2; the codec leaves -1 before.
+                leader_epoch: p.committed_leader_epoch,
+                metadata: p
+                    .committed_metadata
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_owned(),
+                commit_timestamp_ms: cx.now_ms,
+                expire_timestamp_ms: None,
+                record_seq: 0,
+            };
+            valid.push((name.clone(), p.partition_index, committed));
+        }
+        result.push((name, partitions));
+    }
+    if valid.is_empty() {
+        return cx.reply(meta.token, response(&result, |_, e| e));
+    }
+    // Only transactional API users coordinate through a group: an empty id is invalid.
+    if group_id.is_empty() {
+        let error = Some(ResponseError::InvalidGroupId);
+        return cx.reply(meta.token, response(&result, |_, e| e.or(error)));
+    }
+    // KIP-447 (v3+) lets the producer name the consumer's group membership to be fenced by it.
+    let (generation, member_id, instance) = if meta.api_version >= 3 {
+        let instance = req.group_instance_id.as_deref().map(str::to_owned);
+        (req.generation_id, req.member_id.to_string(), instance)
+    } else {
+        (-1, String::new(), None)
+    };
+    // Kafka creates a missing group (Empty) before validating; here it is created only when the
+    // commit is accepted, so a refused commit leaves no empty group behind.
+    let fresh;
+    let g = match groups.get(&group_id) {
+        Some(g) => g,
+        None => {
+            fresh = Group::new(&group_id, cx.now_ms);
+            &fresh
+        }
+    };
+    if let Some(error) = validate(g, generation, &member_id, instance.as_deref()) {
+        return cx.reply(meta.token, response(&result, |_, e| e.or(Some(error))));
+    }
+    let g = groups
+        .entry(group_id.clone())
+        .or_insert_with(|| Group::new(&group_id, cx.now_ms));
+    let producer_id = req.producer_id.0;
+    let max = cx.cfg.offset_metadata_max_bytes;
+    let mut records = Vec::new();
+    let mut oversized = Vec::new();
+    for (topic, partition, mut committed) in valid {
+        if too_large(&committed.metadata, max) {
+            oversized.push((topic, partition));
+            continue;
+        }
+        records.push(offset_record(&group_id, &topic, partition, &committed));
+        committed.record_seq = cx.next_seq();
+        g.pending_txn
+            .entry(producer_id)
+            .or_default()
+            .insert((topic, partition), committed);
+    }
+    let too_large_error = |tp: (&str, i32)| {
+        let oversized = oversized.iter().any(|(t, p)| t == tp.0 && *p == tp.1);
+        oversized.then_some(ResponseError::OffsetMetadataTooLarge)
+    };
+    let ok = response(&result, |tp, e| e.or_else(|| too_large_error(tp)));
+    if records.is_empty() {
+        return cx.reply(meta.token, ok);
+    }
+    // The pending offsets stay if the append fails: the producer retries the commit or aborts,
+    // and the ABORT marker drops them.
+    let failed = response(&result, |tp, e| {
+        e.or_else(|| too_large_error(tp))
+            .or(Some(ResponseError::CoordinatorNotAvailable))
+    });
+    let producer = Some((producer_id, req.producer_epoch));
+    cx.append_as(
+        &group_id,
+        records,
+        vec![(meta.token, ok)],
+        vec![(meta.token, failed)],
+        producer,
+    );
+}
+
+/// Kafka's `validateOffsetCommit` with `isTransactional`: member checks only when the request
+/// names a member or generation; no state check (a transactional commit is allowed while the
+/// group rebalances) and no session refresh.
+fn validate(
+    g: &Group,
+    generation: i32,
+    member_id: &str,
+    instance: Option<&str>,
+) -> Option<ResponseError> {
+    if g.is(GroupState::Dead) {
+        return Some(ResponseError::CoordinatorNotAvailable);
+    }
+    if generation >= 0 || !member_id.is_empty() || instance.is_some() {
+        return validate_current_member(g, member_id, instance).or_else(|| {
+            (generation != g.generation_id).then_some(ResponseError::IllegalGeneration)
+        });
+    }
+    None
+}
+
+/// Builds the response; every field exists at every version (0-4), so it encodes at any.
+fn response(
+    result: &TopicErrors,
+    error: impl Fn((&str, i32), Option<ResponseError>) -> Option<ResponseError>,
+) -> GroupResponse {
+    let topics = result
+        .iter()
+        .map(|(name, partitions)| {
+            let partitions = partitions
+                .iter()
+                .map(|(p, e)| {
+                    TxnOffsetCommitResponsePartition::default()
+                        .with_partition_index(*p)
+                        .with_error_code(code(error((name, *p), *e)))
+                })
+                .collect();
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(TopicName(s(name)))
+                .with_partitions(partitions)
+        })
+        .collect();
+    GroupResponse::TxnOffsetCommit(TxnOffsetCommitResponse::default().with_topics(topics))
+}
+
+/// A marker of `producer_id` in `__consumer_offsets` partition `partition` (written now or
+/// replayed): completes that producer's pending offsets in the partition's groups. A group that
+/// only existed through those offsets and has none left is forgotten, as replay would not
+/// create it.
+pub(crate) fn complete(
+    groups: &mut BTreeMap<String, Group>,
+    offsets_partitions: i32,
+    partition: i32,
+    producer_id: i64,
+    commit: bool,
+) {
+    let mut bare = Vec::new();
+    for (id, g) in groups.iter_mut() {
+        // The cheap check first: most groups have nothing pending for this producer.
+        if !g.pending_txn.contains_key(&producer_id)
+            || coordinator_partition(id, offsets_partitions) != partition
+        {
+            continue;
+        }
+        if g.complete_txn(producer_id, commit) && g.is_offsets_only_and_bare() {
+            bare.push(id.clone());
+        }
+    }
+    for id in bare {
+        groups.remove(&id);
+    }
+}

@@ -1,0 +1,5 @@
+//! Coordinators as deterministic state machines (see group/mod.rs).
+
+pub mod group;
+pub mod records;
+pub mod txn;
