@@ -32,6 +32,12 @@ pub async fn retention_task(
 fn apply_retention(broker: &Broker) {
     for topic in broker.topics.all() {
         for partition in &topic.partitions {
+            // Idle producers' dedup state goes with the same periodic sweep
+            // (producer.id.expiration.ms), as Kafka's producer expiration check does.
+            let expired = partition.expire_producers(now_ms());
+            if expired > 0 {
+                tracing::debug!(topic = %topic.name, partition = partition.index(), expired, "expired idle producers");
+            }
             match partition.apply_retention(now_ms()) {
                 Ok(Some(outcome)) if outcome.segments_deleted > 0 => tracing::info!(
                     topic = %topic.name,
