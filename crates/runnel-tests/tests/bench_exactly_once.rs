@@ -1,0 +1,92 @@
+//! Benchmarks, not tests: ignored by default and never asserting on time. They print the
+//! figures BENCHMARKS.md records. Run against a release broker:
+//!
+//! ```sh
+//! cargo build --release --bin runnel
+//! RUNNEL_BIN=target/release/runnel cargo test --release -p runnel-tests --test bench_exactly_once -- --ignored --nocapture --test-threads 1
+//! ```
+
+use std::time::{Duration, Instant};
+
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use runnel_tests::clients::{create_topic, producer_config, unique_topic};
+use runnel_tests::TestBroker;
+
+const WAIT: Duration = Duration::from_secs(60);
+const RECORD: &str = "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789";
+
+fn produce_all(producer: &ThreadedProducer<DefaultProducerContext>, topic: &str, count: usize) {
+    for _ in 0..count {
+        let mut record = BaseRecord::<str, str>::to(topic).payload(RECORD);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, returned)) => {
+                    record = returned;
+                    producer.poll(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+}
+
+fn rate(label: &str, records: usize, elapsed: Duration) {
+    println!(
+        "{label:<48} {:>10.0} records/s  ({records} records in {:.2} s)",
+        records as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn transactional_throughput_with_100_record_transactions() {
+    let broker = TestBroker::start(&[("transaction.state.log.num.partitions", "5")]);
+    let bs = broker.bootstrap();
+    let topic = unique_topic("bench-txn");
+    create_topic(&bs, &topic, 1, &[]).await;
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        producer_config(&bs, &[("transactional.id", "bench"), ("linger.ms", "5")])
+            .create()
+            .unwrap();
+    producer.init_transactions(WAIT).unwrap();
+    let transactions = 1000;
+    let started = Instant::now();
+    for _ in 0..transactions {
+        producer.begin_transaction().unwrap();
+        produce_all(&producer, &topic, 100);
+        producer.commit_transaction(WAIT).unwrap();
+    }
+    rate(
+        "transactional, 100 records per transaction",
+        transactions * 100,
+        started.elapsed(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn idempotent_producer_overhead_against_acks_all() {
+    let broker = TestBroker::start(&[]);
+    let bs = broker.bootstrap();
+    let count = 2_000_000;
+    for (label, idempotent) in [
+        ("acks=all, not idempotent", "false"),
+        ("acks=all, idempotent", "true"),
+    ] {
+        let topic = unique_topic("bench-idem");
+        create_topic(&bs, &topic, 1, &[]).await;
+        let settings = [
+            ("enable.idempotence", idempotent),
+            ("acks", "all"),
+            ("linger.ms", "5"),
+            ("batch.size", "1000000"),
+        ];
+        let producer: ThreadedProducer<DefaultProducerContext> =
+            producer_config(&bs, &settings).create().unwrap();
+        let started = Instant::now();
+        produce_all(&producer, &topic, count);
+        producer.flush(WAIT).unwrap();
+        rate(label, count, started.elapsed());
+    }
+}
