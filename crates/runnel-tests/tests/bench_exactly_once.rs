@@ -41,7 +41,13 @@ fn rate(label: &str, records: usize, elapsed: Duration) {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore]
 async fn transactional_throughput_with_100_record_transactions() {
-    let broker = TestBroker::start(&[("transaction.state.log.num.partitions", "5")]);
+    let metrics_port = runnel_tests::free_port();
+    let broker = TestBroker::start_with_args(vec![
+        "--override".into(),
+        "transaction.state.log.num.partitions=5".into(),
+        "--metrics-listen".into(),
+        format!("127.0.0.1:{metrics_port}"),
+    ]);
     let bs = broker.bootstrap();
     let topic = unique_topic("bench-txn");
     create_topic(&bs, &topic, 1, &[]).await;
@@ -50,7 +56,7 @@ async fn transactional_throughput_with_100_record_transactions() {
             .create()
             .unwrap();
     producer.init_transactions(WAIT).unwrap();
-    let transactions = 1000;
+    let transactions: usize = std::env::var("BENCH_TRANSACTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let started = Instant::now();
     for _ in 0..transactions {
         producer.begin_transaction().unwrap();
@@ -62,6 +68,17 @@ async fn transactional_throughput_with_100_record_transactions() {
         transactions * 100,
         started.elapsed(),
     );
+    if std::env::var("BENCH_SHOW_METRICS").is_ok() {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", metrics_port)).unwrap();
+        write!(stream, "GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        let per_api = text.lines().filter(|l| l.starts_with("runnel_request_duration_seconds_sum") || l.starts_with("runnel_requests_total"));
+        for line in per_api {
+            println!("{line}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
