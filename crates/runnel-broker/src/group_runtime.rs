@@ -20,6 +20,7 @@ use runnel_coordinator::records::{encode_batch, encode_transactional_batch};
 use tokio::sync::{oneshot, Notify};
 
 use crate::broker::now_ms;
+use crate::deadline_timer::run_at_deadlines;
 use crate::internal_topics::{replay_partition, Logged, ReplayError};
 use crate::topics::{Topic, TopicRegistry};
 
@@ -128,31 +129,15 @@ impl GroupRuntime {
     pub async fn run_timers(
         &self,
         offsets: &(dyn Fn() -> Option<Arc<Topic>> + Sync),
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
-        loop {
-            let deadline = self.state.lock().coordinator.next_deadline();
-            let sleep = async {
-                match deadline {
-                    Some(at) => {
-                        tokio::time::sleep(std::time::Duration::from_millis(
-                            (at - now_ms()).max(0) as u64
-                        ))
-                        .await
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = sleep => {
-                    let mut state = self.state.lock();
-                    let output = state.coordinator.tick(now_ms());
-                    execute(&mut state, output, offsets);
-                }
-                _ = self.deadline_changed.notified() => {}
-                _ = shutdown.changed() => return,
-            }
-        }
+        let next_deadline = || self.state.lock().coordinator.next_deadline();
+        let fire = || {
+            let mut state = self.state.lock();
+            let output = state.coordinator.tick(now_ms());
+            execute(&mut state, output, offsets);
+        };
+        run_at_deadlines(next_deadline, fire, &self.deadline_changed, shutdown).await;
     }
 
     /// A transaction marker of `producer_id` was written to `__consumer_offsets` partition

@@ -10,6 +10,7 @@ mod cluster_meta;
 pub mod config;
 mod config_resources;
 mod connection;
+mod deadline_timer;
 mod fetch_session;
 mod group_runtime;
 mod handlers;

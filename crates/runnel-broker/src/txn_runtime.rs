@@ -20,6 +20,7 @@ use runnel_coordinator::txn::{
 use tokio::sync::{oneshot, Notify};
 
 use crate::broker::{now_ms, Broker};
+use crate::deadline_timer::run_at_deadlines;
 use crate::group_runtime::OFFSETS_TOPIC;
 use crate::internal_topics::{replay_partition, Logged, ReplayError};
 use crate::producer_ids::ProducerIds;
@@ -121,34 +122,14 @@ impl TxnRuntime {
     }
 
     /// Fires timers (transaction timeouts, transactional id expiry) until shutdown.
-    pub async fn run_timers(
-        &self,
-        broker: &Broker,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) {
-        loop {
-            let deadline = self.state.lock().coordinator.next_deadline();
-            let sleep = async {
-                match deadline {
-                    Some(at) => {
-                        tokio::time::sleep(std::time::Duration::from_millis(
-                            (at - now_ms()).max(0) as u64
-                        ))
-                        .await
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = sleep => {
-                    let mut state = self.state.lock();
-                    let output = state.coordinator.tick(now_ms());
-                    execute(&mut state, output, broker);
-                }
-                _ = self.deadline_changed.notified() => {}
-                _ = shutdown.changed() => return,
-            }
-        }
+    pub async fn run_timers(&self, broker: &Broker, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let next_deadline = || self.state.lock().coordinator.next_deadline();
+        let fire = || {
+            let mut state = self.state.lock();
+            let output = state.coordinator.tick(now_ms());
+            execute(&mut state, output, broker);
+        };
+        run_at_deadlines(next_deadline, fire, &self.deadline_changed, shutdown).await;
     }
 }
 

@@ -140,7 +140,10 @@ fn delete_topics_by_id_and_unknown_ids() {
     };
     let response = client.request(6, &by_id(created.topic_id)).unwrap();
     assert_eq!(response.responses[0].error_code, 0);
-    assert_eq!(response.responses[0].name.as_ref().map(|n| n.as_str()), Some(topic.as_str()));
+    assert_eq!(
+        response.responses[0].name.as_ref().map(|n| n.as_str()),
+        Some(topic.as_str())
+    );
     let again = client.request(6, &by_id(created.topic_id)).unwrap();
     assert_eq!(again.responses[0].error_code, UNKNOWN_TOPIC_ID);
 }

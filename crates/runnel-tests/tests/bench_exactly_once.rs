@@ -56,7 +56,10 @@ async fn transactional_throughput_with_100_record_transactions() {
             .create()
             .unwrap();
     producer.init_transactions(WAIT).unwrap();
-    let transactions: usize = std::env::var("BENCH_TRANSACTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let transactions: usize = std::env::var("BENCH_TRANSACTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     let started = Instant::now();
     for _ in 0..transactions {
         producer.begin_transaction().unwrap();
@@ -74,7 +77,10 @@ async fn transactional_throughput_with_100_record_transactions() {
         write!(stream, "GET /metrics HTTP/1.1\r\n\r\n").unwrap();
         let mut text = String::new();
         stream.read_to_string(&mut text).unwrap();
-        let per_api = text.lines().filter(|l| l.starts_with("runnel_request_duration_seconds_sum") || l.starts_with("runnel_requests_total"));
+        let per_api = text.lines().filter(|l| {
+            l.starts_with("runnel_request_duration_seconds_sum")
+                || l.starts_with("runnel_requests_total")
+        });
         for line in per_api {
             println!("{line}");
         }
