@@ -13,7 +13,8 @@ pub const EXAMPLES: &str = "Examples:
   runnel server
   runnel server --listen 0.0.0.0:9092 --advertise broker1.example.com:9092
   runnel server --config server.properties --override num.partitions=6
-  runnel server --metrics-listen 0.0.0.0:9644     # Prometheus scrapes http://HOST:9644/metrics";
+  runnel server --metrics-listen 0.0.0.0:9644     # Prometheus scrapes http://HOST:9644/metrics
+  runnel server --config server.properties --check-config   # validate and show effective values";
 
 #[derive(Args)]
 pub struct ServerArgs {
@@ -43,6 +44,10 @@ pub struct ServerArgs {
     /// Do not open the metrics and health HTTP port.
     #[arg(long)]
     no_metrics: bool,
+    /// Validate the configuration, print every effective value with its source, and exit
+    /// (0 when valid) without starting the broker.
+    #[arg(long)]
+    check_config: bool,
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -63,12 +68,30 @@ pub fn run(args: ServerArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.check_config {
+        print_effective_config(&config);
+        return ExitCode::SUCCESS;
+    }
     match serve(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("runnel: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `--check-config`: one line per key, `key=value  (source)`, sorted by key.
+fn print_effective_config(config: &BrokerConfig) {
+    println!("# configuration is valid; effective values and where they come from");
+    for (key, value, source) in config.raw.entries() {
+        println!("{key}={value}  ({source})");
+    }
+    match config.metrics_listen {
+        Some(address) => {
+            println!("# metrics and health endpoints on http://{address}  (--metrics-listen)")
+        }
+        None => println!("# metrics and health endpoints off  (--no-metrics)"),
     }
 }
 
