@@ -18,7 +18,6 @@ pub use properties::{parse_pair, parse_properties};
 
 use runnel_coordinator::group::GroupConfig;
 use runnel_coordinator::txn::TxnConfig;
-use runnel_log::LogConfig;
 
 /// Where an effective value came from (shown by `--check-config`, and DescribeConfigs later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -169,8 +168,6 @@ pub struct BrokerConfig {
     pub default_replication_factor: i16,
     pub auto_create_topics: bool,
     pub socket_request_max_bytes: usize,
-    /// Topic-level defaults (`log.*` and `message.max.bytes`), the base of every topic's config.
-    pub log_defaults: LogConfig,
     /// Every broker key with its value and source (DescribeConfigs, topic defaults).
     pub raw: RawConfig,
     pub groups: GroupConfig,
@@ -205,7 +202,6 @@ impl BrokerConfig {
             auto_create_topics: raw.get("auto.create.topics.enable") == Some("true"),
             socket_request_max_bytes: raw.int("socket.request.max.bytes").expect("default")
                 as usize,
-            log_defaults: topic::log_defaults(raw),
             raw: raw.clone(),
             groups: group_config(raw),
             transactions: txn_config(raw),
