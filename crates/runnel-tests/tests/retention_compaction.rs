@@ -175,6 +175,39 @@ async fn delete_records_moves_the_log_start_and_consumers_follow_their_reset_pol
         failed,
         "deleting beyond the log end must fail with OFFSET_OUT_OF_RANGE"
     );
+
+    // Kafka refuses DeleteRecords on a compact-only topic (POLICY_VIOLATION).
+    let compacted = unique_topic("compact-only");
+    create_topic(&bs, &compacted, 1, &[("cleanup.policy", "compact")]).await;
+    let p = producer(&bs, &[]);
+    for i in 0..3 {
+        let key = format!("k{i}");
+        p.send(
+            FutureRecord::to(&compacted).key(&key).payload("v"),
+            Timeout::After(WAIT),
+        )
+        .await
+        .expect("send");
+    }
+    let mut on_compacted = TopicPartitionList::new();
+    on_compacted
+        .add_partition_offset(&compacted, 0, Offset::Offset(2))
+        .unwrap();
+    let outcome = admin(&bs)
+        .delete_records(&on_compacted, &admin_opts())
+        .await;
+    let refused = match outcome {
+        Ok(list) => list
+            .find_partition(&compacted, 0)
+            .map(|e| e.error().is_err())
+            .unwrap_or(true),
+        Err(_) => true,
+    };
+    assert!(
+        refused,
+        "DeleteRecords on a compact-only topic must be refused"
+    );
+    assert_eq!(earliest(&bs, &compacted), 0, "nothing was deleted");
 }
 
 #[tokio::test]
