@@ -160,6 +160,12 @@ impl GroupRuntime {
     pub fn group_count(&self) -> usize {
         self.state.lock().coordinator.group_count()
     }
+
+    /// A copy of every committed offset: (group, topic, partition, offset). The lock is held
+    /// only while copying; pending transactional offsets are not included.
+    pub fn committed_offsets(&self) -> Vec<(String, String, i32, i64)> {
+        self.state.lock().coordinator.committed_offsets()
+    }
 }
 
 struct CancelOnDrop<'a> {

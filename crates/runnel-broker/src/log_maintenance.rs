@@ -4,7 +4,7 @@
 //! outside it, so producers are not blocked while a segment is rewritten.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -39,14 +39,19 @@ fn apply_retention(broker: &Broker) {
                 tracing::debug!(topic = %topic.name, partition = partition.index(), expired, "expired idle producers");
             }
             match partition.apply_retention(now_ms()) {
-                Ok(Some(outcome)) if outcome.segments_deleted > 0 => tracing::info!(
-                    topic = %topic.name,
-                    partition = partition.index(),
-                    segments = outcome.segments_deleted,
-                    bytes = outcome.bytes_deleted,
-                    log_start = %outcome.new_log_start,
-                    "retention deleted segments"
-                ),
+                Ok(Some(outcome)) if outcome.segments_deleted > 0 => {
+                    broker
+                        .metrics
+                        .record_retention(outcome.segments_deleted, outcome.bytes_deleted);
+                    tracing::info!(
+                        topic = %topic.name,
+                        partition = partition.index(),
+                        segments = outcome.segments_deleted,
+                        bytes = outcome.bytes_deleted,
+                        log_start = %outcome.new_log_start,
+                        "retention deleted segments"
+                    )
+                }
                 Ok(_) => {}
                 Err(error) => {
                     tracing::error!(topic = %topic.name, partition = partition.index(), %error, "retention failed")
@@ -75,8 +80,10 @@ pub async fn cleaner_task(broker: Arc<Broker>, backoff: Duration, mut stop: watc
 fn clean_all(broker: &Broker) {
     for topic in broker.topics.all() {
         for partition in &topic.partitions {
+            let started = Instant::now();
             match partition.clean(now_ms()) {
                 Ok(Some(outcome)) => {
+                    broker.metrics.record_clean(&outcome, started.elapsed());
                     tracing::info!(topic = %topic.name, partition = partition.index(), ?outcome, "cleaned log")
                 }
                 Ok(None) => {}

@@ -2,6 +2,7 @@
 //! no locks beyond the label lookup); partition and group gauges are refreshed when scraped.
 //! Encoded in the OpenMetrics text format, which Prometheus reads.
 
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
@@ -11,6 +12,7 @@ use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use runnel_log::CleanOutcome;
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -19,6 +21,15 @@ type Labels = Vec<(&'static str, String)>;
 struct ApiLabel {
     api: &'static str,
 }
+
+/// How a cleaner pass ended: `cleaned` (installed) or `aborted` (the log changed meanwhile).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+const CLEANED: OutcomeLabel = OutcomeLabel { outcome: "cleaned" };
+const ABORTED: OutcomeLabel = OutcomeLabel { outcome: "aborted" };
 
 /// Latency buckets from 50 µs to about 27 s.
 #[derive(Clone)]
@@ -45,6 +56,13 @@ pub struct Metrics {
     partition_high_watermark: Family<Labels, Gauge>,
     groups: Gauge,
     group_lag: Family<Labels, Gauge>,
+    cleaner_passes: Family<OutcomeLabel, Counter>,
+    cleaner_bytes_read: Counter,
+    cleaner_bytes_written: Counter,
+    cleaner_records_removed: Counter,
+    cleaner_last_pass_seconds: Gauge<f64, AtomicU64>,
+    retention_segments_deleted: Counter,
+    retention_bytes_deleted: Counter,
 }
 
 /// The partition facts a scrape reports.
@@ -73,8 +91,19 @@ impl Default for Metrics {
             partition_high_watermark: Family::default(),
             groups: Gauge::default(),
             group_lag: Family::default(),
+            cleaner_passes: Family::default(),
+            cleaner_bytes_read: Counter::default(),
+            cleaner_bytes_written: Counter::default(),
+            cleaner_records_removed: Counter::default(),
+            cleaner_last_pass_seconds: Gauge::default(),
+            retention_segments_deleted: Counter::default(),
+            retention_bytes_deleted: Counter::default(),
             registry: Registry::default(),
         };
+        // Both outcomes are exposed from the start, so rate() sees the first pass.
+        for label in [&CLEANED, &ABORTED] {
+            let _ = metrics.cleaner_passes.get_or_create(label);
+        }
         registry.register(
             "bytes_in",
             "Record batch bytes appended, by topic",
@@ -137,8 +166,43 @@ impl Default for Metrics {
         );
         registry.register(
             "consumer_group_lag",
-            "High watermark minus committed offset",
+            "High watermark minus committed offset, per group and partition",
             metrics.group_lag.clone(),
+        );
+        registry.register(
+            "cleaner_passes",
+            "Log cleaner passes, by outcome",
+            metrics.cleaner_passes.clone(),
+        );
+        registry.register(
+            "cleaner_bytes_read",
+            "Segment bytes read by the log cleaner",
+            metrics.cleaner_bytes_read.clone(),
+        );
+        registry.register(
+            "cleaner_bytes_written",
+            "Segment bytes written by the log cleaner",
+            metrics.cleaner_bytes_written.clone(),
+        );
+        registry.register(
+            "cleaner_records_removed",
+            "Records compacted away by the log cleaner",
+            metrics.cleaner_records_removed.clone(),
+        );
+        registry.register(
+            "cleaner_last_pass_seconds",
+            "Duration of the latest log cleaner pass",
+            metrics.cleaner_last_pass_seconds.clone(),
+        );
+        registry.register(
+            "retention_segments_deleted",
+            "Segments deleted by retention",
+            metrics.retention_segments_deleted.clone(),
+        );
+        registry.register(
+            "retention_bytes_deleted",
+            "Segment bytes deleted by retention",
+            metrics.retention_bytes_deleted.clone(),
         );
         Metrics {
             registry,
@@ -182,6 +246,22 @@ impl Metrics {
 
     pub fn connection_closed(&self) {
         self.connections.dec();
+    }
+
+    /// One log cleaner pass that found something to clean, and how long it took.
+    pub fn record_clean(&self, outcome: &CleanOutcome, elapsed: Duration) {
+        let label = if outcome.aborted { &ABORTED } else { &CLEANED };
+        self.cleaner_passes.get_or_create(label).inc();
+        self.cleaner_bytes_read.inc_by(outcome.bytes_read);
+        self.cleaner_bytes_written.inc_by(outcome.bytes_written);
+        self.cleaner_records_removed.inc_by(outcome.records_removed);
+        self.cleaner_last_pass_seconds.set(elapsed.as_secs_f64());
+    }
+
+    /// Segments one retention pass deleted from a partition.
+    pub fn record_retention(&self, segments: usize, bytes: u64) {
+        self.retention_segments_deleted.inc_by(segments as u64);
+        self.retention_bytes_deleted.inc_by(bytes);
     }
 
     /// Replaces the partition gauges with the current state (deleted partitions disappear).
@@ -267,5 +347,50 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn group_lag_cleaner_and_retention_samples() {
+        let metrics = Metrics::default();
+        let text = metrics.encode();
+        assert!(
+            text.contains("runnel_cleaner_passes_total{outcome=\"aborted\"} 0"),
+            "{text}"
+        );
+        metrics.set_groups(1, [("g".to_string(), "orders".to_string(), 2, 7)]);
+        let cleaned = CleanOutcome {
+            bytes_read: 4000,
+            bytes_written: 1000,
+            records_removed: 30,
+            ..CleanOutcome::default()
+        };
+        metrics.record_clean(&cleaned, Duration::from_millis(250));
+        metrics.record_clean(&cleaned, Duration::from_millis(500));
+        metrics.record_clean(
+            &CleanOutcome {
+                aborted: true,
+                ..CleanOutcome::default()
+            },
+            Duration::from_millis(20),
+        );
+        metrics.record_retention(3, 12_000);
+        let text = metrics.encode();
+        for expected in [
+            "runnel_consumer_groups 1\n",
+            "runnel_consumer_group_lag{group=\"g\",topic=\"orders\",partition=\"2\"} 7\n",
+            "runnel_cleaner_passes_total{outcome=\"cleaned\"} 2\n",
+            "runnel_cleaner_passes_total{outcome=\"aborted\"} 1\n",
+            "runnel_cleaner_bytes_read_total 8000\n",
+            "runnel_cleaner_bytes_written_total 2000\n",
+            "runnel_cleaner_records_removed_total 60\n",
+            "runnel_cleaner_last_pass_seconds 0.02\n",
+            "runnel_retention_segments_deleted_total 3\n",
+            "runnel_retention_bytes_deleted_total 12000\n",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in {text}");
+        }
+        // A later scrape replaces the lags: a group that went away leaves no series.
+        metrics.set_groups(0, []);
+        assert!(!metrics.encode().contains("consumer_group_lag{"));
     }
 }

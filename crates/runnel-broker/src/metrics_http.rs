@@ -4,6 +4,7 @@
 //! Three fixed GET routes do not justify an HTTP framework: this reads the request line,
 //! answers and closes the connection (`Connection: close`), which every scraper handles.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,21 +92,60 @@ fn route(path: &str, broker: &Broker) -> (&'static str, &'static str, String) {
 /// Refreshes the scrape-time gauges and encodes everything.
 fn scrape(broker: &Broker) -> String {
     let topics = broker.topics.all();
-    let snapshots = topics.iter().flat_map(|topic| {
-        topic.partitions.iter().filter_map(|p| {
-            let offsets = p.offsets().ok()?;
-            Some(PartitionSnapshot {
-                topic: &topic.name,
-                partition: p.index(),
-                size_bytes: p.size_bytes(),
-                log_start: offsets.log_start.0.value(),
-                high_watermark: offsets.high_watermark.0.value(),
+    let snapshots: Vec<PartitionSnapshot<'_>> = topics
+        .iter()
+        .flat_map(|topic| {
+            topic.partitions.iter().filter_map(|p| {
+                let offsets = p.offsets().ok()?;
+                Some(PartitionSnapshot {
+                    topic: &topic.name,
+                    partition: p.index(),
+                    size_bytes: p.size_bytes(),
+                    log_start: offsets.log_start.0.value(),
+                    high_watermark: offsets.high_watermark.0.value(),
+                })
             })
         })
-    });
+        .collect();
+    let high_watermarks: HashMap<(&str, i32), i64> = snapshots
+        .iter()
+        .map(|s| ((s.topic, s.partition), s.high_watermark))
+        .collect();
+    let lags = consumer_lags(broker.groups.committed_offsets(), &high_watermarks);
     broker.metrics.set_partitions(snapshots);
-    broker
-        .metrics
-        .set_groups(broker.groups.group_count(), Vec::new());
+    broker.metrics.set_groups(broker.groups.group_count(), lags);
     broker.metrics.encode()
+}
+
+/// Lag per committed offset, as `kafka-consumer-groups` shows it: the high watermark minus the
+/// committed offset, never below zero. Offsets of partitions that no longer exist, and
+/// negative (unset) offsets, have no lag.
+fn consumer_lags(
+    committed: Vec<(String, String, i32, i64)>,
+    high_watermarks: &HashMap<(&str, i32), i64>,
+) -> Vec<(String, String, i32, i64)> {
+    committed
+        .into_iter()
+        .filter(|(_, _, _, offset)| *offset >= 0)
+        .filter_map(|(group, topic, partition, offset)| {
+            let high_watermark = *high_watermarks.get(&(topic.as_str(), partition))?;
+            Some((group, topic, partition, (high_watermark - offset).max(0)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_is_clamped_and_missing_partitions_are_skipped() {
+        let high_watermarks = HashMap::from([(("t", 0), 10), (("t", 1), 4)]);
+        let row = |p: i32, o: i64| ("g".to_string(), "t".to_string(), p, o);
+        let committed = vec![row(0, 3), row(1, 9), row(2, 0), row(0, -1)];
+        assert_eq!(
+            consumer_lags(committed, &high_watermarks),
+            vec![row(0, 7), row(1, 0)]
+        );
+    }
 }

@@ -65,6 +65,17 @@ fn txn_offsets_are_pending_until_the_commit_marker() {
 }
 
 #[test]
+fn committed_offsets_leave_out_pending_ones_until_the_marker() {
+    let mut h = Harness::new();
+    h.commit("g", "", -1, &[("t", 0, 5, None)]);
+    h.txn_commit("g", PID, &[("t", 0, 10, None), ("t", 1, 11, None)]);
+    let row = |p: i32, o: i64| ("g".to_owned(), "t".to_owned(), p, o);
+    assert_eq!(h.co.committed_offsets(), vec![row(0, 5)]);
+    h.end_txn("g", PID, true);
+    assert_eq!(h.co.committed_offsets(), vec![row(0, 10), row(1, 11)]);
+}
+
+#[test]
 fn abort_marker_discards_pending_offsets() {
     let mut h = Harness::new();
     h.commit("g", "", -1, &[("t", 0, 5, None)]);

@@ -3,13 +3,47 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rdkafka::Offset;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::producer::FutureRecord;
+use rdkafka::util::Timeout;
+use rdkafka::{Offset, TopicPartitionList};
 use runnel_tests::clients::{
-    assign, consume_n, consumer, create_topic, producer, send_all, unique_topic,
+    assign, consume_n, consume_until_eof, consumer, create_topic, group_consumer_config, producer,
+    send_all, unique_topic,
 };
 use runnel_tests::{free_port, TestBroker};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Starts a broker serving metrics on a free port, with `--override key=value` per pair.
+fn broker_with_metrics(overrides: &[(&str, &str)]) -> (TestBroker, u16) {
+    let port = free_port();
+    let mut args = vec!["--metrics-listen".to_string(), format!("127.0.0.1:{port}")];
+    for (key, value) in overrides {
+        args.push("--override".into());
+        args.push(format!("{key}={value}"));
+    }
+    (TestBroker::start_with_args(args), port)
+}
+
+/// Scrapes `/metrics` until `done` holds for the text (polling every 200 ms, at most `WAIT`);
+/// returns that text. Panics with the last scrape when it never holds.
+async fn scrape_until(port: u16, what: &str, mut done: impl FnMut(&str) -> bool) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, text) = http_get(port, "/metrics");
+        if done(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for: {what}\nlast scrape:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
 
 /// `GET path` on the metrics port: (status line, body).
 fn http_get(port: u16, path: &str) -> (String, String) {
@@ -150,4 +184,172 @@ fn health_endpoints_answer_and_unknown_paths_are_404() {
         ("HTTP/1.1 200 OK".into(), "ready\n".into())
     );
     assert_eq!(http_get(port, "/nope").0, "HTTP/1.1 404 Not Found");
+}
+
+/// Sends `count` records to one partition, waiting for each delivery.
+async fn produce_to(bootstrap: &str, topic: &str, partition: i32, count: usize) {
+    let p = producer(bootstrap, &[]);
+    for i in 0..count {
+        let value = format!("value-{i}");
+        p.send(
+            FutureRecord::<str, str>::to(topic)
+                .partition(partition)
+                .payload(&value),
+            Timeout::After(WAIT),
+        )
+        .await
+        .expect("send");
+    }
+}
+
+#[tokio::test]
+async fn consumer_lag_is_high_watermark_minus_committed_offset() {
+    let (broker, port) = broker_with_metrics(&[]);
+    let bs = broker.bootstrap();
+    let topic = unique_topic("lagged");
+    create_topic(&bs, &topic, 2, &[]).await;
+    produce_to(&bs, &topic, 0, 10).await;
+    produce_to(&bs, &topic, 1, 4).await;
+
+    // A plain commit (no subscription, no generation), as an admin tool would make it.
+    let committer: StreamConsumer = group_consumer_config(&bs, "g", &[])
+        .create()
+        .expect("consumer");
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset(&topic, 0, Offset::Offset(3))
+        .unwrap();
+    offsets
+        .add_partition_offset(&topic, 1, Offset::Offset(4))
+        .unwrap();
+    committer
+        .commit(&offsets, CommitMode::Sync)
+        .expect("commit offsets");
+
+    let lag = |p: i32| {
+        format!("runnel_consumer_group_lag{{group=\"g\",topic=\"{topic}\",partition=\"{p}\"}}")
+    };
+    let (_, text) = http_get(port, "/metrics");
+    assert_valid_exposition(&text);
+    assert_eq!(sample(&text, &lag(0)), Some(7.0), "{text}");
+    assert_eq!(sample(&text, &lag(1)), Some(0.0), "{text}");
+    assert_eq!(sample(&text, "runnel_consumer_groups"), Some(1.0));
+
+    produce_to(&bs, &topic, 1, 5).await;
+    let (_, text) = http_get(port, "/metrics");
+    assert_eq!(sample(&text, &lag(1)), Some(5.0), "{text}");
+    assert_eq!(sample(&text, &lag(0)), Some(7.0), "{text}");
+
+    // Committing past the high watermark shows no negative lag.
+    let mut ahead = TopicPartitionList::new();
+    ahead
+        .add_partition_offset(&topic, 0, Offset::Offset(50))
+        .unwrap();
+    committer
+        .commit(&ahead, CommitMode::Sync)
+        .expect("commit offsets");
+    let (_, text) = http_get(port, "/metrics");
+    assert_eq!(sample(&text, &lag(0)), Some(0.0), "{text}");
+}
+
+#[tokio::test]
+async fn cleaner_progress_counters_move() {
+    let (broker, port) = broker_with_metrics(&[("log.cleaner.backoff.ms", "200")]);
+    let bs = broker.bootstrap();
+    let (_, before) = http_get(port, "/metrics");
+    assert_eq!(
+        sample(&before, "runnel_cleaner_passes_total{outcome=\"cleaned\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&before, "runnel_cleaner_records_removed_total"),
+        Some(0.0)
+    );
+
+    let topic = unique_topic("compacted");
+    let configs = [
+        ("cleanup.policy", "compact"),
+        ("segment.bytes", "2048"),
+        ("min.cleanable.dirty.ratio", "0.01"),
+    ];
+    create_topic(&bs, &topic, 1, &configs).await;
+    const SENT: usize = 400;
+    let records: Vec<(Option<String>, String)> = (0..SENT)
+        .map(|i| {
+            (
+                Some(format!("key-{}", i % 4)),
+                format!("value-{i:04}-{}", "x".repeat(40)),
+            )
+        })
+        .collect();
+    let p = producer(&bs, &[]);
+    // Batches of ten, so the small segments roll many times.
+    for chunk in records.chunks(10) {
+        send_all(&p, &topic, chunk).await;
+    }
+
+    let text = scrape_until(port, "a cleaner pass that removed records", |text| {
+        let value = |name: &str| sample(text, name).unwrap_or(0.0);
+        value("runnel_cleaner_passes_total{outcome=\"cleaned\"}") > 0.0
+            && value("runnel_cleaner_records_removed_total") > 0.0
+            && value("runnel_cleaner_bytes_read_total")
+                > value("runnel_cleaner_bytes_written_total")
+    })
+    .await;
+    assert_valid_exposition(&text);
+    assert!(sample(&text, "runnel_cleaner_last_pass_seconds").expect("last pass") > 0.0);
+
+    // What a consumer reads is exactly what was sent minus what the cleaner reports removed.
+    // A pass may land between the read and the scrape, so compare until they agree.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let c = consumer(&bs, &[("enable.partition.eof", "true")]);
+        assign(&c, &topic, 1, Offset::Beginning);
+        let read = consume_until_eof(&c, &topic, &[0], 1, WAIT).await.len();
+        let (_, text) = http_get(port, "/metrics");
+        let removed = sample(&text, "runnel_cleaner_records_removed_total").unwrap();
+        if read as f64 == SENT as f64 - removed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "read {read} records, sent {SENT}, cleaner removed {removed}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn retention_counters_match_the_bytes_that_left_the_log() {
+    let (broker, port) = broker_with_metrics(&[("log.retention.check.interval.ms", "200")]);
+    let bs = broker.bootstrap();
+    let topic = unique_topic("retained");
+    create_topic(
+        &bs,
+        &topic,
+        1,
+        &[("segment.bytes", "4096"), ("retention.ms", "1000")],
+    )
+    .await;
+    let records: Vec<(Option<String>, String)> = (0..200)
+        .map(|i| (None, format!("value-{i:04}-{}", "x".repeat(200))))
+        .collect();
+    let p = producer(&bs, &[]);
+    for chunk in records.chunks(10) {
+        send_all(&p, &topic, chunk).await;
+    }
+
+    // Once every sealed segment has expired, the bytes appended minus the bytes still in the
+    // partition are exactly the bytes retention reports deleted.
+    let partition = format!("{{topic=\"{topic}\",partition=\"0\"}}");
+    let text = scrape_until(port, "retention deleted the expired segments", |text| {
+        let value = |name: &str| sample(text, name).unwrap_or(0.0);
+        let appended = value(&format!("runnel_bytes_in_total{{topic=\"{topic}\"}}"));
+        let kept = value(&format!("runnel_partition_size_bytes{partition}"));
+        value("runnel_retention_segments_deleted_total") > 0.0
+            && value(&format!("runnel_partition_log_start_offset{partition}")) > 0.0
+            && appended - kept == value("runnel_retention_bytes_deleted_total")
+    })
+    .await;
+    assert_valid_exposition(&text);
 }

@@ -397,6 +397,19 @@ impl GroupCoordinator {
         self.groups.len()
     }
 
+    /// Every committed offset as (group, topic, partition, offset), in group order. Pending
+    /// transactional offsets are not committed yet and are left out.
+    pub fn committed_offsets(&self) -> Vec<(String, String, i32, i64)> {
+        self.groups
+            .values()
+            .flat_map(|g| {
+                g.offsets.iter().map(|((topic, partition), committed)| {
+                    (g.id.clone(), topic.clone(), *partition, committed.offset)
+                })
+            })
+            .collect()
+    }
+
     fn arm_retention(&mut self, now_ms: i64) {
         if self.next_retention_check_ms.is_none() {
             self.next_retention_check_ms =
