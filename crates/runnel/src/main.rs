@@ -12,6 +12,7 @@ const EXAMPLES: &str = "Examples:
   runnel consume orders --from beginning --exit-at-end --format '{key}={value}'
   runnel group describe billing
   runnel cluster info --brokers broker1:9092
+  runnel perf produce --topic bench --num-records 1000000 --record-size 100
 
 The client commands reach the cluster through --brokers or RUNNEL_BROKERS (default 127.0.0.1:9092).";
 
@@ -47,6 +48,9 @@ enum Command {
     /// Show the cluster's brokers, controller, id and API versions.
     #[command(after_help = cli::examples::CLUSTER)]
     Cluster(cli::ClusterArgs),
+    /// Measure throughput and latency: produce, consume and end-to-end load tests.
+    #[command(after_help = cli::examples::PERF)]
+    Perf(cli::PerfArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,5 +62,6 @@ fn main() -> std::process::ExitCode {
         Command::Consume(args) => cli::consume(args),
         Command::Group(args) => cli::group(args),
         Command::Cluster(args) => cli::cluster(args),
+        Command::Perf(args) => cli::perf(args),
     }
 }

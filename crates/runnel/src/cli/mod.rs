@@ -11,6 +11,7 @@ mod format;
 mod group;
 mod group_reset;
 mod output;
+mod perf;
 mod produce;
 mod topic;
 mod wire;
@@ -20,12 +21,14 @@ use std::process::ExitCode;
 pub use cluster::ClusterArgs;
 pub use consume::ConsumeArgs;
 pub use group::GroupArgs;
+pub use perf::PerfArgs;
 pub use produce::ProduceArgs;
 pub use topic::TopicArgs;
 
 pub mod examples {
     pub use super::consume::EXAMPLES as CONSUME;
     pub use super::group::EXAMPLES as GROUP;
+    pub use super::perf::EXAMPLES as PERF;
     pub use super::produce::EXAMPLES as PRODUCE;
     pub use super::topic::EXAMPLES as TOPIC;
     pub const CLUSTER: &str = "Examples:
@@ -51,6 +54,10 @@ pub fn group(args: GroupArgs) -> ExitCode {
 
 pub fn cluster(args: ClusterArgs) -> ExitCode {
     finish(cluster::run(args))
+}
+
+pub fn perf(args: PerfArgs) -> ExitCode {
+    finish(perf::run(args))
 }
 
 /// Runs an async command on a single-threaded runtime (the admin and delivery futures are

@@ -57,8 +57,8 @@ pub struct ProduceArgs {
     no_idempotence: bool,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Compression {
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(super) enum Compression {
     None,
     Gzip,
     Snappy,
@@ -66,8 +66,8 @@ enum Compression {
     Zstd,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Acks {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(super) enum Acks {
     /// The leader and all in-sync replicas.
     All,
     /// The leader only.
@@ -76,6 +76,30 @@ enum Acks {
     /// None (fire and forget).
     #[value(name = "0")]
     None,
+}
+
+impl Compression {
+    /// The value of librdkafka's `compression.type`.
+    pub(super) fn config_value(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+impl Acks {
+    /// The value of librdkafka's `acks`.
+    pub(super) fn config_value(self) -> &'static str {
+        match self {
+            Acks::All => "all",
+            Acks::Leader => "1",
+            Acks::None => "0",
+        }
+    }
 }
 
 pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
@@ -110,24 +134,12 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
 
 fn producer(args: &ProduceArgs) -> anyhow::Result<FutureProducer> {
     let idempotent = args.acks == Acks::All && !args.no_idempotence && supports_idempotence(args);
-    let acks = match args.acks {
-        Acks::All => "all",
-        Acks::Leader => "1",
-        Acks::None => "0",
-    };
-    let compression = match args.compression {
-        Compression::None => "none",
-        Compression::Gzip => "gzip",
-        Compression::Snappy => "snappy",
-        Compression::Lz4 => "lz4",
-        Compression::Zstd => "zstd",
-    };
     let message_timeout_ms = args.conn.timeout_ms.max(1000) * 3;
     args.conn
         .client_config()
         .set("enable.idempotence", idempotent.to_string())
-        .set("acks", acks)
-        .set("compression.type", compression)
+        .set("acks", args.acks.config_value())
+        .set("compression.type", args.compression.config_value())
         .set("linger.ms", "5")
         .set("message.timeout.ms", message_timeout_ms.to_string())
         .create()
