@@ -42,30 +42,30 @@ fn high_watermarks(broker: &TestBroker, topic: &str, partitions: i32) -> Vec<i64
         .collect()
 }
 
+/// Runs `runnel perf ARGS` (split at spaces) against `bs`.
+fn run_perf(bs: &str, args: &str) -> CliOutput {
+    let mut all = vec!["perf"];
+    all.extend(args.split_whitespace());
+    run_cli(bs, &all, None)
+}
+
+/// Fills `topic` (created with `partitions` partitions) with `records` records of `size` bytes.
+fn fill_topic(bs: &str, topic: &str, records: u64, size: u32, partitions: i32) {
+    let args = format!(
+        "produce --topic {topic} --num-records {records} --record-size {size} \
+         --partitions {partitions} -q"
+    );
+    run_perf(bs, &args).ok();
+}
+
 #[test]
 fn perf_produce_writes_exactly_the_records_it_reports() {
     let broker = TestBroker::start(&[]);
     let bs = broker.bootstrap();
-    let report = json_report(run_cli(
+    let report = json_report(run_perf(
         &bs,
-        &[
-            "perf",
-            "produce",
-            "--topic",
-            "bench",
-            "--num-records",
-            "5001",
-            "--record-size",
-            "200",
-            "--partitions",
-            "3",
-            "--producers",
-            "2",
-            "--compression",
-            "lz4",
-            "--json",
-        ],
-        None,
+        "produce --topic bench --num-records 5001 --record-size 200 \
+         --partitions 3 --producers 2 --compression lz4 --json",
     ));
     assert_eq!(report["mode"], "produce");
     assert_eq!(report["records"], 5001, "{report:#}");
@@ -94,23 +94,10 @@ fn perf_produce_writes_exactly_the_records_it_reports() {
 #[test]
 fn perf_produce_text_report_and_progress_line() {
     let broker = TestBroker::start(&[]);
-    let out = run_cli(
+    let out = run_perf(
         &broker.bootstrap(),
-        &[
-            "perf",
-            "produce",
-            "--topic",
-            "text",
-            "--duration",
-            "1500ms",
-            "--throughput",
-            "2000",
-            "--reporting-interval",
-            "200ms",
-            "--acks",
-            "1",
-        ],
-        None,
+        "produce --topic text --duration 1500ms --throughput 2000 \
+         --reporting-interval 200ms --acks 1",
     )
     .ok();
     let lines = out.lines();
@@ -148,23 +135,10 @@ fn perf_produce_text_report_and_progress_line() {
 #[test]
 fn perf_produce_keeps_to_the_requested_throughput() {
     let broker = TestBroker::start(&[]);
-    let report = json_report(run_cli(
+    let report = json_report(run_perf(
         &broker.bootstrap(),
-        &[
-            "perf",
-            "produce",
-            "--topic",
-            "paced",
-            "--duration",
-            "2s",
-            "--throughput",
-            "500",
-            "--producers",
-            "2",
-            "--json",
-            "-q",
-        ],
-        None,
+        "produce --topic paced --duration 2s --throughput 500 \
+         --producers 2 --json -q",
     ));
     let records = report["records"].as_u64().unwrap();
     let elapsed = report["elapsed_s"].as_f64().unwrap();
@@ -182,24 +156,7 @@ fn perf_produce_keeps_to_the_requested_throughput() {
 fn perf_consume_reads_what_is_there_alone_in_parallel_and_as_a_group() {
     let broker = TestBroker::start(&[]);
     let bs = broker.bootstrap();
-    run_cli(
-        &bs,
-        &[
-            "perf",
-            "produce",
-            "--topic",
-            "replay",
-            "--num-records",
-            "3000",
-            "--record-size",
-            "64",
-            "--partitions",
-            "4",
-            "-q",
-        ],
-        None,
-    )
-    .ok();
+    fill_topic(&bs, "replay", 3000, 64, 4);
     for extra in [
         &[][..],
         &["--consumers", "3"][..],
@@ -230,56 +187,19 @@ fn perf_consume_reads_what_is_there_alone_in_parallel_and_as_a_group() {
 fn perf_consume_stops_at_num_records_without_counting_past_it() {
     let broker = TestBroker::start(&[]);
     let bs = broker.bootstrap();
-    run_cli(
+    fill_topic(&bs, "counted", 2000, 100, 2);
+    let report = json_report(run_perf(
         &bs,
-        &[
-            "perf",
-            "produce",
-            "--topic",
-            "counted",
-            "--num-records",
-            "2000",
-            "--partitions",
-            "2",
-            "-q",
-        ],
-        None,
-    )
-    .ok();
-    let report = json_report(run_cli(
-        &bs,
-        &[
-            "perf",
-            "consume",
-            "--topic",
-            "counted",
-            "--num-records",
-            "1500",
-            "--consumers",
-            "2",
-            "--json",
-            "-q",
-        ],
-        None,
+        "consume --topic counted --num-records 1500 --consumers 2 \
+         --json -q",
     ));
     assert_eq!(report["records"], 1500, "{report:#}");
 
     // Asking for more than arrives fails after the idle timeout, with the report printed.
-    let out = run_cli(
+    let out = run_perf(
         &bs,
-        &[
-            "perf",
-            "consume",
-            "--topic",
-            "counted",
-            "--num-records",
-            "2500",
-            "--idle-timeout",
-            "1s",
-            "--json",
-            "-q",
-        ],
-        None,
+        "consume --topic counted --num-records 2500 --idle-timeout 1s \
+         --json -q",
     )
     .code_is(1);
     let report: Value = serde_json::from_str(&out.stdout).expect("the report is still printed");
@@ -296,37 +216,11 @@ fn perf_e2e_measures_every_record_from_producer_to_consumer() {
     let broker = TestBroker::start(&[]);
     let bs = broker.bootstrap();
     // Records already in the topic are not part of the measurement.
-    run_cli(
+    fill_topic(&bs, "e2e", 100, 100, 1);
+    let report = json_report(run_perf(
         &bs,
-        &[
-            "perf",
-            "produce",
-            "--topic",
-            "e2e",
-            "--num-records",
-            "100",
-            "-q",
-        ],
-        None,
-    )
-    .ok();
-    let report = json_report(run_cli(
-        &bs,
-        &[
-            "perf",
-            "e2e",
-            "--topic",
-            "e2e",
-            "--num-records",
-            "300",
-            "--throughput",
-            "300",
-            "--record-size",
-            "32",
-            "--json",
-            "-q",
-        ],
-        None,
+        "e2e --topic e2e --num-records 300 --throughput 300 \
+         --record-size 32 --json -q",
     ));
     assert_eq!(report["mode"], "e2e");
     assert_eq!(report["records"], 300, "{report:#}");
@@ -360,20 +254,7 @@ fn perf_errors_are_one_line_with_a_non_zero_exit() {
     )
     .code_is(1);
     assert!(out.stderr.contains("--from end needs"), "{out}");
-    let out = run_cli(
-        &bs,
-        &[
-            "perf",
-            "produce",
-            "--topic",
-            "t",
-            "--idempotent",
-            "--acks",
-            "1",
-        ],
-        None,
-    )
-    .code_is(1);
+    let out = run_perf(&bs, "produce --topic t --idempotent --acks 1").code_is(1);
     assert!(
         out.stderr.contains("--idempotent needs --acks all"),
         "{out}"
