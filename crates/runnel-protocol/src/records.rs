@@ -20,7 +20,7 @@ use crate::record_batch::{
     LOG_OVERHEAD,
 };
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::compression::{self as codec, Compressor, Decompressor};
+use kafka_protocol::compression::{self as codec, Compressor};
 
 /// Attribute bit 3: LogAppendTime.
 const ATTR_LOG_APPEND_TIME: i16 = 0x08;
@@ -258,21 +258,6 @@ fn codec_error(e: anyhow::Error) -> BatchError {
     BatchError::Compression(format!("{e:#}"))
 }
 
-/// Decompresses a records section.
-pub fn decompress(codec: Compression, body: &[u8]) -> Result<Bytes, BatchError> {
-    fn run<D: Decompressor<Bytes, Buf = Bytes>>(body: &[u8]) -> Result<Bytes, BatchError> {
-        let mut input = Bytes::copy_from_slice(body);
-        D::decompress(&mut input, |out| Ok(std::mem::take(out))).map_err(codec_error)
-    }
-    match codec {
-        Compression::None => Ok(Bytes::copy_from_slice(body)),
-        Compression::Gzip => run::<codec::Gzip>(body),
-        Compression::Snappy => run::<codec::Snappy>(body),
-        Compression::Lz4 => run::<codec::Lz4>(body),
-        Compression::Zstd => run::<codec::Zstd>(body),
-    }
-}
-
 /// Compresses `data` onto the end of `out`.
 pub fn compress(codec: Compression, data: &[u8], out: &mut BytesMut) -> Result<(), BatchError> {
     fn run<C: Compressor<BytesMut, BufMut = BytesMut>>(
@@ -388,6 +373,9 @@ fn put_varint(out: &mut Vec<u8>, value: i32) {
 }
 
 pub mod control;
+mod decompress;
+
+pub use decompress::{decompress, decompress_bounded, MAX_DECOMPRESSED_BYTES};
 
 #[cfg(test)]
 mod tests;

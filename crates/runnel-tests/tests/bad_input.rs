@@ -401,6 +401,61 @@ fn unsupported_versions_of_other_apis_close_connection() {
     raw::assert_broker_healthy(broker.addr(), &seeded);
 }
 
+/// A zstd frame of `blocks` RLE blocks of 128 KiB of zeros each: 4 bytes per block, so a few
+/// tens of kilobytes stand for gigabytes (the format, RFC 8878, lets any encoder emit it).
+fn zstd_zero_bomb(blocks: usize) -> Vec<u8> {
+    // Magic, a frame header descriptor without content size, a 128 KiB window (2^(10+7)).
+    let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38];
+    for i in 0..blocks {
+        let last = u32::from(i + 1 == blocks);
+        // Block header, 24 bits little-endian: last flag, type 1 (RLE), 131072 repeats.
+        let header = (131_072u32 << 3) | (1 << 1) | last;
+        frame.extend_from_slice(&header.to_le_bytes()[..3]);
+        frame.push(0); // the repeated byte
+    }
+    frame
+}
+
+/// `batch` (a zstd batch) with its records section replaced by `body`, length and CRC fixed.
+fn with_records_section(batch: &Bytes, body: &[u8]) -> Bytes {
+    use raw::batch_layout::{ATTRIBUTES, BATCH_LENGTH, CRC, HEADER_SIZE};
+    let mut v = batch[..HEADER_SIZE].to_vec();
+    v.extend_from_slice(body);
+    let batch_length = (v.len() - 12) as i32;
+    v[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&batch_length.to_be_bytes());
+    let crc = crc32c::crc32c(&v[ATTRIBUTES..]);
+    v[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    Bytes::from(v)
+}
+
+#[test]
+fn compression_bomb_is_refused_without_inflating_it() {
+    // A topic setting that makes the broker open produced batches (here: recompression to
+    // lz4; compaction and LogAppendTime do too). Batches stored as sent are never inflated.
+    let (broker, seeded) = start(&[("compression.type", "lz4")], "seed-bomb");
+    let mut c = connect(&broker);
+    let topic = &seeded.topic;
+    let template = raw::encode_batch(
+        &[raw::TestRecord::new(None, "v", raw::now_ms())],
+        kafka_protocol::records::Compression::Zstd,
+    );
+    // 16384 blocks: 2 GiB of zeros in 64 KiB, under the default message.max.bytes (1 MiB).
+    let bomb = with_records_section(&template, &zstd_zero_bomb(16_384));
+    assert!(bomb.len() < 100_000);
+    let before = vm_peak_kib(broker.pid());
+    let p = c.produce(topic, 0, bomb, 1).expect("produce");
+    // INVALID_RECORD (KIP-467), as for any batch whose records do not open.
+    assert_eq!(p.error_code, error_code::INVALID_RECORD);
+    assert_eq!(c.log_end_offset(topic, 0).unwrap(), 3, "nothing appended");
+    if let (Some(before), Some(after)) = (before, vm_peak_kib(broker.pid())) {
+        assert!(
+            after.saturating_sub(before) < 1024 * 1024,
+            "inflated the bomb: virtual memory peak grew from {before} KiB to {after} KiB"
+        );
+    }
+    raw::assert_broker_healthy(broker.addr(), &seeded);
+}
+
 #[test]
 fn unknown_api_key_closes_connection() {
     let (broker, seeded) = start(&[], "seed-unknown-key");
