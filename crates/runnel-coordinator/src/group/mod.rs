@@ -233,14 +233,7 @@ impl GroupCoordinator {
     /// End of replay: loaded groups with members start their session timers at now_ms.
     pub fn finish_loading(&mut self, now_ms: i64) {
         self.arm_retention(now_ms);
-        let mut out = Output::default();
-        let mut cx = Ctx {
-            cfg: &self.config,
-            out: &mut out,
-            now_ms,
-            seq: &mut self.record_seq,
-        };
-        persist::finish_loading(&mut self.groups, &mut cx);
+        let out = self.with_context(now_ms, persist::finish_loading);
         debug_assert!(out.responses.is_empty() && out.appends.is_empty());
     }
 
@@ -252,36 +245,46 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> Output {
         self.arm_retention(now_ms);
-        let mut out = Output::default();
-        let mut cx = Ctx {
-            cfg: &self.config,
-            out: &mut out,
-            now_ms,
-            seq: &mut self.record_seq,
-        };
-        let groups = &mut self.groups;
-        match request {
-            GroupRequest::JoinGroup(r) => join::handle(groups, &meta, r, &mut cx),
-            GroupRequest::SyncGroup(r) => sync::handle(groups, &meta, r, &mut cx),
-            GroupRequest::Heartbeat(r) => heartbeat::handle(groups, &meta, r, &mut cx),
-            GroupRequest::LeaveGroup(r) => leave::handle(groups, &meta, r, &mut cx),
-            GroupRequest::OffsetCommit(r) => offsets::commit(groups, &meta, r, topics, &mut cx),
-            GroupRequest::OffsetFetch(r) => offsets::fetch(groups, &meta, r, &mut cx),
-            GroupRequest::DescribeGroups(r) => describe::describe(groups, &meta, r, &mut cx),
-            GroupRequest::ListGroups(r) => describe::list(groups, &meta, r, &mut cx),
-            GroupRequest::DeleteGroups(r) => describe::delete(groups, &meta, r, &mut cx),
-            GroupRequest::OffsetDelete(r) => offsets::delete(groups, &meta, r, topics, &mut cx),
-            GroupRequest::TxnOffsetCommit(r) => {
-                txn_offsets::commit(groups, &meta, r, topics, &mut cx)
-            }
-        }
-        out
+        self.with_context(now_ms, |groups, cx| match request {
+            GroupRequest::JoinGroup(r) => join::handle(groups, &meta, r, cx),
+            GroupRequest::SyncGroup(r) => sync::handle(groups, &meta, r, cx),
+            GroupRequest::Heartbeat(r) => heartbeat::handle(groups, &meta, r, cx),
+            GroupRequest::LeaveGroup(r) => leave::handle(groups, &meta, r, cx),
+            GroupRequest::OffsetCommit(r) => offsets::commit(groups, &meta, r, topics, cx),
+            GroupRequest::OffsetFetch(r) => offsets::fetch(groups, &meta, r, cx),
+            GroupRequest::DescribeGroups(r) => describe::describe(groups, &meta, r, cx),
+            GroupRequest::ListGroups(r) => describe::list(groups, &meta, r, cx),
+            GroupRequest::DeleteGroups(r) => describe::delete(groups, &meta, r, cx),
+            GroupRequest::OffsetDelete(r) => offsets::delete(groups, &meta, r, topics, cx),
+            GroupRequest::TxnOffsetCommit(r) => txn_offsets::commit(groups, &meta, r, topics, cx),
+        })
     }
 
     /// Fires due timers: heartbeat/session expiry, join (rebalance timeout) completion, initial
     /// rebalance delay, pending-sync timeout, pending (KIP-394) member expiry, offset retention.
     pub fn tick(&mut self, now_ms: i64) -> Output {
         self.arm_retention(now_ms);
+        let sweep = self
+            .next_retention_check_ms
+            .is_some_and(|due| due <= now_ms);
+        if sweep {
+            self.next_retention_check_ms =
+                Some(now_ms + self.config.offsets_retention_check_interval_ms);
+        }
+        self.with_context(now_ms, |groups, cx| {
+            timers::fire_group_timers(groups, cx);
+            if sweep {
+                offsets::expire_offsets(groups, cx);
+            }
+        })
+    }
+
+    /// Runs `f` on the groups with a context that collects what it outputs.
+    fn with_context(
+        &mut self,
+        now_ms: i64,
+        f: impl FnOnce(&mut BTreeMap<String, Group>, &mut Ctx<'_>),
+    ) -> Output {
         let mut out = Output::default();
         let mut cx = Ctx {
             cfg: &self.config,
@@ -289,15 +292,7 @@ impl GroupCoordinator {
             now_ms,
             seq: &mut self.record_seq,
         };
-        timers::fire_group_timers(&mut self.groups, &mut cx);
-        if self
-            .next_retention_check_ms
-            .is_some_and(|due| due <= now_ms)
-        {
-            offsets::expire_offsets(&mut self.groups, &mut cx);
-            self.next_retention_check_ms =
-                Some(now_ms + self.config.offsets_retention_check_interval_ms);
-        }
+        f(&mut self.groups, &mut cx);
         out
     }
 

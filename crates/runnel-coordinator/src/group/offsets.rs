@@ -26,7 +26,85 @@ use crate::records::OffsetsRecord;
 pub(crate) use super::fetch::fetch;
 
 /// Per-partition outcome, grouped by topic in request order.
-type TopicErrors = Vec<(String, Vec<(i32, Option<ResponseError>)>)>;
+pub(crate) type TopicErrors = Vec<(String, Vec<(i32, Option<ResponseError>)>)>;
+
+/// Offsets of existing partitions, to be stored: (topic, partition, offset).
+pub(crate) type ValidOffsets = Vec<(String, i32, CommittedOffset)>;
+
+/// One offset of an OffsetCommit or TxnOffsetCommit request.
+pub(crate) struct RequestedOffset<'a> {
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) leader_epoch: i32,
+    pub(crate) metadata: Option<&'a str>,
+}
+
+/// Sorts the requested offsets, per topic in request order: partitions that do not exist get
+/// UNKNOWN_TOPIC_OR_PARTITION (KafkaApis answers them before the coordinator sees them), the
+/// others an outcome still to be decided and their offset among those to store.
+pub(crate) fn sort_requested<'a>(
+    requested: impl IntoIterator<Item = (String, Vec<RequestedOffset<'a>>)>,
+    topics: &dyn TopicView,
+    now_ms: i64,
+    expire_timestamp_ms: Option<i64>,
+) -> (TopicErrors, ValidOffsets) {
+    let mut result: TopicErrors = Vec::new();
+    let mut valid: ValidOffsets = Vec::new();
+    for (name, offsets) in requested {
+        let mut partitions = Vec::new();
+        for requested in offsets {
+            let partition = requested.partition;
+            if !topics.partition_exists(&name, partition) {
+                partitions.push((partition, Some(ResponseError::UnknownTopicOrPartition)));
+                continue;
+            }
+            partitions.push((partition, None));
+            let committed = CommittedOffset {
+                offset: requested.offset,
+                leader_epoch: requested.leader_epoch,
+                metadata: requested.metadata.unwrap_or_default().to_owned(),
+                commit_timestamp_ms: now_ms,
+                expire_timestamp_ms,
+                record_seq: 0,
+            };
+            valid.push((name.clone(), partition, committed));
+        }
+        result.push((name, partitions));
+    }
+    (result, valid)
+}
+
+/// The topics of an OffsetCommit or TxnOffsetCommit response: `error` decides each partition's
+/// error from its outcome so far; `partition` and `topic` build that API's response types.
+pub(crate) fn response_topics<T, P>(
+    result: &TopicErrors,
+    error: impl Fn((&str, i32), Option<ResponseError>) -> Option<ResponseError>,
+    partition: impl Fn(i32, i16) -> P,
+    topic: impl Fn(TopicName, Vec<P>) -> T,
+) -> Vec<T> {
+    result
+        .iter()
+        .map(|(name, partitions)| {
+            let partitions = partitions
+                .iter()
+                .map(|(p, e)| partition(*p, code(error((name, *p), *e))))
+                .collect();
+            topic(TopicName(s(name)), partitions)
+        })
+        .collect()
+}
+
+/// The member checks of a commit that names a member, an instance or a generation: that
+/// member must be the current one, at the group's generation.
+pub(crate) fn named_member_error(
+    g: &Group,
+    generation: i32,
+    member_id: &str,
+    instance: Option<&str>,
+) -> Option<ResponseError> {
+    validate_current_member(g, member_id, instance)
+        .or_else(|| (generation != g.generation_id).then_some(ResponseError::IllegalGeneration))
+}
 
 pub(crate) fn commit(
     groups: &mut BTreeMap<String, Group>,
@@ -39,36 +117,16 @@ pub(crate) fn commit(
     // v2-v4 could ask for a retention time per commit; that commit then carries its own expiry.
     let expire_timestamp_ms = (meta.api_version <= 4 && req.retention_time_ms != -1)
         .then(|| cx.now_ms + req.retention_time_ms);
-    let mut result: TopicErrors = Vec::new();
-    let mut valid: Vec<(String, i32, CommittedOffset)> = Vec::new();
-    for topic in &req.topics {
-        let name = topic.name.0.to_string();
-        let mut partitions = Vec::new();
-        for p in &topic.partitions {
-            if !topics.partition_exists(&name, p.partition_index) {
-                partitions.push((
-                    p.partition_index,
-                    Some(ResponseError::UnknownTopicOrPartition),
-                ));
-                continue;
-            }
-            partitions.push((p.partition_index, None));
-            let committed = CommittedOffset {
-                offset: p.committed_offset,
-                leader_epoch: p.committed_leader_epoch,
-                metadata: p
-                    .committed_metadata
-                    .as_deref()
-                    .unwrap_or_default()
-                    .to_owned(),
-                commit_timestamp_ms: cx.now_ms,
-                expire_timestamp_ms,
-                record_seq: 0,
-            };
-            valid.push((name.clone(), p.partition_index, committed));
-        }
-        result.push((name, partitions));
-    }
+    let requested = req.topics.iter().map(|t| {
+        let partitions = t.partitions.iter().map(|p| RequestedOffset {
+            partition: p.partition_index,
+            offset: p.committed_offset,
+            leader_epoch: p.committed_leader_epoch,
+            metadata: p.committed_metadata.as_deref(),
+        });
+        (t.name.0.to_string(), partitions.collect())
+    });
+    let (result, valid) = sort_requested(requested, topics, cx.now_ms, expire_timestamp_ms);
     if valid.is_empty() {
         return cx.reply(meta.token, commit_response(&result, |_, _| None));
     }
@@ -105,9 +163,7 @@ fn validate_commit(
         return Some(ResponseError::CoordinatorNotAvailable);
     }
     if generation >= 0 || !member_id.is_empty() || instance.is_some() {
-        let error = validate_current_member(g, member_id, instance).or_else(|| {
-            (generation != g.generation_id).then_some(ResponseError::IllegalGeneration)
-        });
+        let error = named_member_error(g, generation, member_id, instance);
         if error.is_some() {
             return error;
         }
@@ -174,22 +230,20 @@ fn commit_response(
     result: &TopicErrors,
     error: impl Fn((&str, i32), Option<ResponseError>) -> Option<ResponseError>,
 ) -> GroupResponse {
-    let topics = result
-        .iter()
-        .map(|(name, partitions)| {
-            let partitions = partitions
-                .iter()
-                .map(|(p, e)| {
-                    OffsetCommitResponsePartition::default()
-                        .with_partition_index(*p)
-                        .with_error_code(code(error((name, *p), *e)))
-                })
-                .collect();
+    let topics = response_topics(
+        result,
+        error,
+        |p, code| {
+            OffsetCommitResponsePartition::default()
+                .with_partition_index(p)
+                .with_error_code(code)
+        },
+        |name, partitions| {
             OffsetCommitResponseTopic::default()
-                .with_name(TopicName(s(name)))
+                .with_name(name)
                 .with_partitions(partitions)
-        })
-        .collect();
+        },
+    );
     GroupResponse::OffsetCommit(OffsetCommitResponse::default().with_topics(topics))
 }
 

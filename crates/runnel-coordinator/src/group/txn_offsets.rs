@@ -13,17 +13,14 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
-use kafka_protocol::messages::{TopicName, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
-use super::join::validate_current_member;
-use super::offsets::too_large;
+use super::offsets::{
+    named_member_error, response_topics, sort_requested, too_large, RequestedOffset, TopicErrors,
+};
 use super::persist::offset_record;
-use super::responses::{code, s};
-use super::state::{CommittedOffset, Group, GroupState};
+use super::state::{Group, GroupState};
 use super::{coordinator_partition, Ctx, GroupResponse, RequestMeta, TopicView};
-
-/// Per-partition outcome, grouped by topic in request order.
-type TopicErrors = Vec<(String, Vec<(i32, Option<ResponseError>)>)>;
 
 pub(crate) fn commit(
     groups: &mut BTreeMap<String, Group>,
@@ -33,36 +30,18 @@ pub(crate) fn commit(
     cx: &mut Ctx<'_>,
 ) {
     let group_id = req.group_id.0.to_string();
-    let mut result: TopicErrors = Vec::new();
-    let mut valid: Vec<(String, i32, CommittedOffset)> = Vec::new();
-    for topic in &req.topics {
-        let name = topic.name.0.to_string();
-        let mut partitions = Vec::new();
-        for p in &topic.partitions {
-            // KafkaApis answers unknown partitions itself, before the coordinator sees them.
-            if !topics.partition_exists(&name, p.partition_index) {
-                let error = Some(ResponseError::UnknownTopicOrPartition);
-                partitions.push((p.partition_index, error));
-                continue;
-            }
-            partitions.push((p.partition_index, None));
-            let committed = CommittedOffset {
-                offset: p.committed_offset,
-                // The leader epoch exists from v2; the codec leaves -1 before.
-                leader_epoch: p.committed_leader_epoch,
-                metadata: p
-                    .committed_metadata
-                    .as_deref()
-                    .unwrap_or_default()
-                    .to_owned(),
-                commit_timestamp_ms: cx.now_ms,
-                expire_timestamp_ms: None,
-                record_seq: 0,
-            };
-            valid.push((name.clone(), p.partition_index, committed));
-        }
-        result.push((name, partitions));
-    }
+    let requested = req.topics.iter().map(|t| {
+        let partitions = t.partitions.iter().map(|p| RequestedOffset {
+            partition: p.partition_index,
+            offset: p.committed_offset,
+            // The leader epoch exists from v2; the codec leaves -1 before.
+            leader_epoch: p.committed_leader_epoch,
+            metadata: p.committed_metadata.as_deref(),
+        });
+        (t.name.0.to_string(), partitions.collect())
+    });
+    // Transactional offsets never expire on their own (no retention time in this API).
+    let (result, valid) = sort_requested(requested, topics, cx.now_ms, None);
     if valid.is_empty() {
         return cx.reply(meta.token, response(&result, |_, e| e));
     }
@@ -147,9 +126,7 @@ fn validate(
         return Some(ResponseError::CoordinatorNotAvailable);
     }
     if generation >= 0 || !member_id.is_empty() || instance.is_some() {
-        return validate_current_member(g, member_id, instance).or_else(|| {
-            (generation != g.generation_id).then_some(ResponseError::IllegalGeneration)
-        });
+        return named_member_error(g, generation, member_id, instance);
     }
     None
 }
@@ -159,22 +136,20 @@ fn response(
     result: &TopicErrors,
     error: impl Fn((&str, i32), Option<ResponseError>) -> Option<ResponseError>,
 ) -> GroupResponse {
-    let topics = result
-        .iter()
-        .map(|(name, partitions)| {
-            let partitions = partitions
-                .iter()
-                .map(|(p, e)| {
-                    TxnOffsetCommitResponsePartition::default()
-                        .with_partition_index(*p)
-                        .with_error_code(code(error((name, *p), *e)))
-                })
-                .collect();
+    let topics = response_topics(
+        result,
+        error,
+        |p, code| {
+            TxnOffsetCommitResponsePartition::default()
+                .with_partition_index(p)
+                .with_error_code(code)
+        },
+        |name, partitions| {
             TxnOffsetCommitResponseTopic::default()
-                .with_name(TopicName(s(name)))
+                .with_name(name)
                 .with_partitions(partitions)
-        })
-        .collect();
+        },
+    );
     GroupResponse::TxnOffsetCommit(TxnOffsetCommitResponse::default().with_topics(topics))
 }
 

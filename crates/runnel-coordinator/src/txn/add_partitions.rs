@@ -17,7 +17,10 @@ use kafka_protocol::messages::{
 };
 
 use super::state::{TxnMetadata, TxnStatus};
-use super::{error_code, transaction_partition, Ctx, TxnRequestMeta, TxnResponse, APPEND_FAILED};
+use super::{
+    error_code, transaction_partition, Ctx, RequestToken, TxnRequestMeta, TxnResponse,
+    APPEND_FAILED,
+};
 
 /// AddPartitionsToTxn and AddOffsetsToTxn v2 introduced PRODUCER_FENCED (KIP-588).
 const FENCED_SINCE: i16 = 2;
@@ -31,6 +34,26 @@ enum Outcome {
     Done(Option<ResponseError>),
     /// The transaction's new state is the append at this index of the output.
     Appended(usize),
+}
+
+/// Answers a single-transaction request: at once when nothing was written, else once the
+/// append is done (or has failed).
+fn answer(
+    cx: &mut Ctx<'_>,
+    token: RequestToken,
+    outcome: Outcome,
+    response: impl Fn(Option<ResponseError>) -> TxnResponse,
+) {
+    match outcome {
+        Outcome::Done(error) => cx.reply(token, response(error)),
+        Outcome::Appended(index) => {
+            let append = &mut cx.out.appends[index];
+            append.then.push((token, response(None)));
+            append
+                .on_failure
+                .push((token, response(Some(APPEND_FAILED))));
+        }
+    }
 }
 
 pub(super) fn handle(
@@ -71,16 +94,7 @@ fn single(
                 .with_results_by_topic_v3_and_below(topic_results(topics, &|_, _| code)),
         )
     };
-    match outcome {
-        Outcome::Done(error) => cx.reply(meta.token, response(error)),
-        Outcome::Appended(index) => {
-            let append = &mut cx.out.appends[index];
-            append.then.push((meta.token, response(None)));
-            append
-                .on_failure
-                .push((meta.token, response(Some(APPEND_FAILED))));
-        }
-    }
+    answer(cx, meta.token, outcome, response);
 }
 
 /// v4+: several transactions; verify_only ones are only checked. The response waits for every
@@ -155,16 +169,7 @@ pub(super) fn add_offsets(
         let code = error_code(error, meta.api_version, FENCED_SINCE);
         TxnResponse::AddOffsetsToTxn(AddOffsetsToTxnResponse::default().with_error_code(code))
     };
-    match outcome {
-        Outcome::Done(error) => cx.reply(meta.token, response(error)),
-        Outcome::Appended(index) => {
-            let append = &mut cx.out.appends[index];
-            append.then.push((meta.token, response(None)));
-            append
-                .on_failure
-                .push((meta.token, response(Some(APPEND_FAILED))));
-        }
-    }
+    answer(cx, meta.token, outcome, response);
 }
 
 /// Checks the producer and begins or extends its transaction (Kafka's prepareAddPartitions).
