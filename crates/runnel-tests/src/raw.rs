@@ -768,6 +768,16 @@ pub struct SeededData {
     pub values: Vec<String>,
 }
 
+impl SeededData {
+    /// The same data followed by `more` records the test appended itself.
+    pub fn followed_by(&self, more: impl IntoIterator<Item = String>) -> SeededData {
+        SeededData {
+            topic: self.topic.clone(),
+            values: self.values.iter().cloned().chain(more).collect(),
+        }
+    }
+}
+
 /// Creates `topic` (1 partition) and produces `n` records to it; returns what was written.
 pub fn seed_data(addr: SocketAddr, topic: &str, n: usize) -> Result<SeededData> {
     let mut c = RawClient::connect(addr)?;

@@ -219,15 +219,7 @@ fn batch_larger_than_message_max_bytes() {
     assert_eq!(p.error_code, error_code::NONE);
     assert_eq!(p.base_offset, 3);
     assert_eq!(c.log_end_offset(topic, 0).unwrap(), 4);
-    let seeded_now = SeededData {
-        topic: topic.clone(),
-        values: seeded
-            .values
-            .iter()
-            .cloned()
-            .chain(std::iter::once("x".repeat(5_000)))
-            .collect(),
-    };
+    let seeded_now = seeded.followed_by(["x".repeat(5_000)]);
     raw::assert_broker_healthy(broker.addr(), &seeded_now);
 }
 
@@ -679,15 +671,7 @@ fn pipelined_requests_are_answered_in_order() {
         }
     }
     assert_eq!(produce_offsets, vec![3, 4, 5], "produces applied in order");
-    let expected = SeededData {
-        topic: topic.clone(),
-        values: seeded
-            .values
-            .iter()
-            .cloned()
-            .chain((0..3).map(|_| format!("{topic}-0")))
-            .collect(),
-    };
+    let expected = seeded.followed_by((0..3).map(|_| format!("{topic}-0")));
     raw::assert_broker_healthy(broker.addr(), &expected);
 }
 
@@ -727,15 +711,7 @@ fn acks_0_produce_gets_no_response_but_is_stored() {
         (leo == 6).then_some(leo)
     });
     assert!(leo.is_ok(), "acks=0 records not stored");
-    let expected = SeededData {
-        topic: topic.clone(),
-        values: seeded
-            .values
-            .iter()
-            .cloned()
-            .chain((0..3).map(|_| format!("{topic}-0")))
-            .collect(),
-    };
+    let expected = seeded.followed_by((0..3).map(|_| format!("{topic}-0")));
     raw::assert_broker_healthy(broker.addr(), &expected);
 }
 

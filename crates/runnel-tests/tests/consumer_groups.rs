@@ -208,6 +208,25 @@ impl Drop for Member {
     }
 }
 
+/// `count` members named PREFIX0, PREFIX1, ... with the range assignor, subscribed to `topic`.
+fn range_members(
+    bs: &str,
+    group: &str,
+    topic: &str,
+    prefix: &str,
+    count: usize,
+    commit_each: bool,
+) -> Vec<Member> {
+    (0..count)
+        .map(|i| {
+            let name = format!("{prefix}{i}");
+            let strategy = [("partition.assignment.strategy", "range")];
+            let cfg = member_config(bs, group, &name, &strategy);
+            Member::spawn(&name, cfg, topic, commit_each)
+        })
+        .collect()
+}
+
 fn member_config(bs: &str, group: &str, client_id: &str, extra: &[(&str, &str)]) -> ClientConfig {
     let mut cfg = group_consumer_config(bs, group, &[("client.id", client_id)]);
     for (k, v) in extra {
@@ -479,22 +498,7 @@ async fn three_members_split_six_partitions_two_each() {
     let topic = "three-way";
     let group = "three-way-g";
     create_topic(&bs, topic, 6, &[]).await;
-    let members: Vec<Member> = (0..3)
-        .map(|i| {
-            let name = format!("m{i}");
-            Member::spawn(
-                &name,
-                member_config(
-                    &bs,
-                    group,
-                    &name,
-                    &[("partition.assignment.strategy", "range")],
-                ),
-                topic,
-                false,
-            )
-        })
-        .collect();
+    let members = range_members(&bs, group, topic, "m", 3, false);
     let refs: Vec<&Member> = members.iter().collect();
     wait_stable(
         "3 members with 2 partitions each",
@@ -570,22 +574,7 @@ async fn killed_member_partitions_move_within_session_timeout_without_loss() {
     // The member to kill: kafka-python in its own process, slow (300 ms per record), committing
     // every record synchronously and printing each commit once acknowledged.
     let mut py = LineChild::spawn(&mut py_member(&bs, topic, group, 0, 300));
-    let members: Vec<Member> = (0..2)
-        .map(|i| {
-            let name = format!("survivor{i}");
-            Member::spawn(
-                &name,
-                member_config(
-                    &bs,
-                    group,
-                    &name,
-                    &[("partition.assignment.strategy", "range")],
-                ),
-                topic,
-                true,
-            )
-        })
-        .collect();
+    let members = range_members(&bs, group, topic, "survivor", 2, true);
     let refs: Vec<&Member> = members.iter().collect();
     wait_stable(
         "2 rdkafka + 1 kafka-python members with 2 partitions each",
