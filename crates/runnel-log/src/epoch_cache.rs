@@ -73,6 +73,23 @@ impl EpochCache {
         Ok(true)
     }
 
+    /// Forgets what lies below a new log start (Kafka's `truncateFromStart`): epochs that
+    /// ended before `start` go, and the epoch that covers `start` now begins there. Otherwise
+    /// a follower asking about a deleted epoch would be sent to offsets the log no longer has.
+    pub(crate) fn truncate_from_start(&mut self, start: Offset) -> io::Result<bool> {
+        let covering = self.entries.iter().rposition(|(_, s)| *s <= start);
+        let Some(covering) = covering else {
+            return Ok(false);
+        };
+        if covering == 0 && self.entries[0].1 == start {
+            return Ok(false);
+        }
+        self.entries.drain(..covering);
+        self.entries[0].1 = start;
+        self.persist()?;
+        Ok(true)
+    }
+
     /// Kafka's `endOffsetFor`: for the latest epoch, the log end; otherwise the start offset
     /// of the next larger epoch, paired with the largest known epoch <= the requested one.
     /// None when the requested epoch is newer than every known epoch, or below the earliest.
@@ -186,6 +203,31 @@ mod tests {
         assert_eq!(
             EpochCache::load(dir.path()).unwrap().latest(),
             Some(LeaderEpoch(0))
+        );
+    }
+
+    #[test]
+    fn truncating_from_start_drops_epochs_that_ended_below_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = EpochCache::load(dir.path()).unwrap();
+        cache.assign(LeaderEpoch(0), Offset(0)).unwrap();
+        cache.assign(LeaderEpoch(1), Offset(10)).unwrap();
+        cache.assign(LeaderEpoch(2), Offset(20)).unwrap();
+        assert!(!cache.truncate_from_start(Offset(0)).unwrap());
+        assert!(cache.truncate_from_start(Offset(15)).unwrap());
+        let end = Offset(30);
+        assert_eq!(cache.end_offset_for(LeaderEpoch(0), end), None);
+        assert_eq!(
+            cache.end_offset_for(LeaderEpoch(1), end),
+            Some((LeaderEpoch(1), Offset(20)))
+        );
+        let text = fs::read_to_string(dir.path().join(CHECKPOINT_FILE)).unwrap();
+        assert_eq!(text, "0\n2\n1 15\n2 20\n");
+        // Exactly at an epoch's start: that epoch stays whole, the older ones go.
+        assert!(cache.truncate_from_start(Offset(20)).unwrap());
+        assert_eq!(
+            EpochCache::load(dir.path()).unwrap().entries,
+            vec![(LeaderEpoch(2), Offset(20))]
         );
     }
 

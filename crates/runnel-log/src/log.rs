@@ -109,6 +109,8 @@ impl PartitionLog {
         let log_start = checkpoint::read(dir, checkpoint::LOG_START_FILE)
             .map_or(first_base, |c| c.max(first_base))
             .min(active.next_offset);
+        // A crash between the log-start checkpoint and the epoch checkpoint left epochs below it.
+        epochs.truncate_from_start(log_start).map_err(io_err)?;
         let cleaner_offset = checkpoint::read(dir, checkpoint::CLEANER_FILE);
         let mut log = PartitionLog {
             dir: dir.to_path_buf(),

@@ -120,7 +120,9 @@ impl PartitionLog {
             "the log start stays in the log"
         );
         self.log_start = offset;
-        checkpoint::write(&self.dir, checkpoint::LOG_START_FILE, offset)
+        checkpoint::write(&self.dir, checkpoint::LOG_START_FILE, offset)?;
+        self.epochs.truncate_from_start(offset)?;
+        Ok(())
     }
 
     /// Deletes segments oldest first while `deletable(segment, next segment's base)` holds,

@@ -190,3 +190,30 @@ fn delete_records_moves_log_start_deletes_segments_and_survives_reopen() {
         Offset(60)
     );
 }
+
+#[test]
+fn moving_the_log_start_forgets_epochs_that_ended_below_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), small_segments(), 0).unwrap();
+    for epoch in 0..3 {
+        for _ in 0..4 {
+            log.append_as_leader(&batch(3, 1_000), LeaderEpoch(epoch), 1_000)
+                .unwrap();
+        }
+    }
+    // Epochs 0, 1 and 2 start at 0, 12 and 24.
+    assert_eq!(
+        log.end_offset_for_epoch(LeaderEpoch(0)),
+        Some((LeaderEpoch(0), Offset(12)))
+    );
+    log.delete_records_before(Offset(15)).unwrap();
+    assert_eq!(log.end_offset_for_epoch(LeaderEpoch(0)), None);
+    assert_eq!(
+        log.end_offset_for_epoch(LeaderEpoch(1)),
+        Some((LeaderEpoch(1), Offset(24)))
+    );
+    drop(log);
+    let log = PartitionLog::open(dir.path(), small_segments(), 0).unwrap();
+    assert_eq!(log.end_offset_for_epoch(LeaderEpoch(0)), None);
+    assert_eq!(log.latest_epoch(), Some(LeaderEpoch(2)));
+}
