@@ -94,6 +94,13 @@ fn oversized_metadata_is_refused_per_partition() {
     assert_eq!(errs[&tp("t", 1)], 0);
     let fetched = h.fetch("g", None);
     assert!(!fetched.contains_key(&tp("t", 0)));
+    // An earlier commit of the partition does not let an oversized one through.
+    let errs = h.commit("g", "", -1, &[("t", 1, 3, Some("123456"))]);
+    assert_eq!(
+        errs[&tp("t", 1)],
+        ResponseError::OffsetMetadataTooLarge.code()
+    );
+    assert_eq!(h.fetch("g", None)[&tp("t", 1)], (2, "1234".to_owned()));
 }
 
 #[test]

@@ -198,17 +198,21 @@ fn store_offsets(
 ) {
     let max = cx.cfg.offset_metadata_max_bytes;
     let mut records = Vec::new();
+    let mut oversized = Vec::new();
     for (topic, partition, mut committed) in valid {
         if too_large(&committed.metadata, max) {
+            oversized.push((topic, partition));
             continue;
         }
         records.push(offset_record(&g.id, &topic, partition, &committed));
         committed.record_seq = cx.next_seq();
         g.offsets.insert((topic, partition), committed);
     }
+    // Judged by the request itself: an earlier commit of the same partition does not make
+    // an oversized one succeed.
     let metadata_error = |topic: &str, partition: i32| {
-        let offered = g.offsets.contains_key(&(topic.to_owned(), partition));
-        (!offered).then_some(ResponseError::OffsetMetadataTooLarge)
+        let refused = oversized.iter().any(|(t, p)| t == topic && *p == partition);
+        refused.then_some(ResponseError::OffsetMetadataTooLarge)
     };
     let ok = commit_response(&result, |tp, e| e.or_else(|| metadata_error(tp.0, tp.1)));
     if records.is_empty() {
