@@ -260,6 +260,23 @@ fn perf_errors_are_one_line_with_a_non_zero_exit() {
         "{out}"
     );
 
+    // Every mode says the same one line when the cluster is unreachable.
+    for mode in ["consume", "e2e"] {
+        let args = ["perf", mode, "--topic", "t", "--timeout-ms", "1000"];
+        let out = run_cli(&dead_broker(), &args, None).code_is(1);
+        assert_eq!(out.stderr.lines().count(), 1, "{mode}: {out}");
+        assert!(out.stderr.contains("cannot reach the cluster"), "{out}");
+    }
+    // A topic the broker refuses to create is the broker's reason, not a hang.
+    for mode in ["produce", "e2e"] {
+        let out = run_perf(&bs, &format!("{mode} --topic bad/name --num-records 5")).code_is(1);
+        assert_eq!(out.stderr.lines().count(), 1, "{mode}: {out}");
+        assert!(
+            out.stderr.contains("cannot create topic 'bad/name'"),
+            "{mode}: {out}"
+        );
+    }
+
     // Usage errors are clap's: exit code 2.
     for bad in [
         &["perf", "produce", "--topic", "t", "--record-size", "0"][..],
