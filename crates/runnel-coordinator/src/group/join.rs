@@ -14,7 +14,7 @@ use super::rebalance::{
     prepare_rebalance, schedule_heartbeat, schedule_session, NEW_MEMBER_JOIN_TIMEOUT_MS,
 };
 use super::responses::{sync_error, JoinResult};
-use super::state::{Group, GroupState};
+use super::state::{Group, GroupState, JoinTimer};
 use super::{Ctx, RequestMeta};
 
 /// One JoinGroup request, normalised across versions.
@@ -253,28 +253,32 @@ fn add_member_and_rebalance(g: &mut Group, member_id: String, join: Join, cx: &m
         heartbeat_deadline_ms: None,
     };
     schedule_heartbeat(&mut member, cx.now_ms, NEW_MEMBER_JOIN_TIMEOUT_MS);
-    if g.is(GroupState::PreparingRebalance) && g.generation_id == 0 {
+    // Kafka 4 (`previousState() == EMPTY`): any rebalance out of Empty, which is the one timed
+    // by the initial delay, not only the group's first.
+    if g.is(GroupState::PreparingRebalance)
+        && matches!(g.join_timer, Some(JoinTimer::Initial { .. }))
+    {
         g.new_member_added = true;
     }
     g.add(member);
     maybe_prepare_rebalance(g, cx);
 }
 
-/// Records the member's new protocols and parks its JoinGroup, then rebalances.
+/// Records the member's new protocols and timeouts and parks its JoinGroup, then rebalances.
 fn update_member_and_rebalance(g: &mut Group, join: Join, cx: &mut Ctx<'_>) {
-    park_join(g, &join.member_id, join.protocols, join.parked, cx);
+    let id = join.member_id.clone();
+    park_join(g, &id, join, cx);
     maybe_prepare_rebalance(g, cx);
 }
 
-fn park_join(
-    g: &mut Group,
-    id: &str,
-    protocols: Vec<(String, Bytes)>,
-    parked: Parked,
-    cx: &mut Ctx<'_>,
-) {
+/// Kafka's `updateMember`: the rejoining member's protocols and its rebalance and session
+/// timeouts are taken from the request, and its JoinGroup is parked.
+fn park_join(g: &mut Group, id: &str, join: Join, cx: &mut Ctx<'_>) {
+    let parked = join.parked;
     let member = g.members.get_mut(id).expect("validated member");
-    member.protocols = protocols;
+    member.protocols = join.protocols;
+    member.rebalance_timeout_ms = join.rebalance_timeout_ms;
+    member.session_timeout_ms = join.session_timeout_ms;
     // A second JoinGroup replaces the first; Kafka drops the first silently, which would leave
     // the broker holding its token forever, so it is told to rejoin instead.
     if let Some(old) = member.awaiting_join.replace(parked) {
@@ -302,14 +306,15 @@ fn update_static_member_and_rebalance(
         g.members.get_mut(&new_id).expect("replaced member"),
         cx.now_ms,
     );
-    park_join(g, &new_id, join.protocols, join.parked, cx);
+    let supports_skip_assignment = join.supports_skip_assignment;
+    park_join(g, &new_id, join, cx);
     match g.state {
         GroupState::Stable if g.protocol_name == g.select_protocol() => {
             answer_static_rejoin_when_stable(
                 g,
                 &new_id,
                 previous_leader,
-                join.supports_skip_assignment,
+                supports_skip_assignment,
                 cx,
             )
         }

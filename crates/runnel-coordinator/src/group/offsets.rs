@@ -133,6 +133,8 @@ pub(crate) fn commit(
     let instance = req.group_instance_id.as_deref();
     let generation = req.generation_id_or_member_epoch;
     let error = match groups.get_mut(&group_id) {
+        // v9 (KIP-848) names the missing group; older versions keep ILLEGAL_GENERATION.
+        None if generation >= 0 && meta.api_version >= 9 => Some(ResponseError::GroupIdNotFound),
         None if generation >= 0 => Some(ResponseError::IllegalGeneration),
         // A group that does not use the coordinator for membership (assign-based consumers).
         None => {
