@@ -54,8 +54,9 @@ fn simple_commit_is_refused_while_the_group_has_members() {
     let (ids, _, generation) = stable_group(&mut h, "g", 1);
     let errs = h.commit("g", "", -1, &[("t", 0, 1, None)]);
     assert_eq!(errs[&tp("t", 0)], ResponseError::UnknownMemberId.code());
+    // v9 names the missing group (before v9: ILLEGAL_GENERATION, see kafka_parity.rs).
     let errs = h.commit("absent", "", 3, &[("t", 0, 1, None)]);
-    assert_eq!(errs[&tp("t", 0)], ResponseError::IllegalGeneration.code());
+    assert_eq!(errs[&tp("t", 0)], ResponseError::GroupIdNotFound.code());
     let errs = h.commit("g", &ids[0], generation + 1, &[("t", 0, 1, None)]);
     assert_eq!(errs[&tp("t", 0)], ResponseError::IllegalGeneration.code());
     let errs = h.commit("g", "stranger", generation, &[("t", 0, 1, None)]);

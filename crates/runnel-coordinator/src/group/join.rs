@@ -382,6 +382,9 @@ fn replace_static_member(
         cx.answer(parked, |_| sync_error(ResponseError::FencedInstanceId));
     }
     member.id = new_id.to_owned();
+    // Kafka builds a fresh member object here, which is not new: waiting in a rebalance then
+    // satisfies its heartbeat like any known member's.
+    member.is_new = false;
     g.members.insert(new_id.to_owned(), member);
     if g.is_leader(old_id) {
         g.leader_id = Some(new_id.to_owned());

@@ -164,6 +164,11 @@ fn validate_commit(
     if g.is(GroupState::Dead) {
         return Some(ResponseError::CoordinatorNotAvailable);
     }
+    // No generation: an admin client or a consumer outside group management, accepted by an
+    // Empty group whatever member fields it carries (as Kafka checks this first).
+    if generation < 0 && g.is(GroupState::Empty) {
+        return None;
+    }
     if generation >= 0 || !member_id.is_empty() || instance.is_some() {
         let error = named_member_error(g, generation, member_id, instance);
         if error.is_some() {

@@ -125,6 +125,11 @@ fn validate(
     if g.is(GroupState::Dead) {
         return Some(ResponseError::CoordinatorNotAvailable);
     }
+    // No generation and an Empty group: accepted whatever member fields come along (a
+    // consumer's groupMetadata() outside a group still carries its group.instance.id).
+    if generation < 0 && g.is(GroupState::Empty) {
+        return None;
+    }
     if generation >= 0 || !member_id.is_empty() || instance.is_some() {
         return named_member_error(g, generation, member_id, instance);
     }
