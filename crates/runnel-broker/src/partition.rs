@@ -197,6 +197,12 @@ impl Partition {
     ) -> Result<Option<(LeaderEpoch, Offset)>, PartitionError> {
         let log = self.log.lock();
         self.check_live()?;
+        // The leader's own epoch ends at the log end even before anything was appended in it:
+        // a Kafka leader records its epoch in the cache when it becomes leader, ours only at
+        // the first append.
+        if epoch == self.leader_epoch {
+            return Ok(Some((epoch, log.log_end_offset().0)));
+        }
         Ok(log.end_offset_for_epoch(epoch))
     }
 

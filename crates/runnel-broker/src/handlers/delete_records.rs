@@ -12,6 +12,7 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use runnel_log::Offset;
 
 use super::{HandlerError, RequestContext};
+use crate::broker::is_internal_topic;
 use crate::partition::Partition;
 
 /// The request's way of saying "up to the high watermark".
@@ -29,6 +30,11 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
                 .iter()
                 .map(
                     |p| match found.as_ref().and_then(|t| t.partition(p.partition_index)) {
+                        // As Kafka (ReplicaManager.deleteRecordsOnLocalLog): the broker's own
+                        // topics are never trimmed by a client.
+                        Some(_) if is_internal_topic(&topic.name) => {
+                            failed(p.partition_index, ResponseError::InvalidTopicException)
+                        }
                         Some(partition) => delete(partition, p),
                         None => failed(p.partition_index, ResponseError::UnknownTopicOrPartition),
                     },

@@ -1,6 +1,8 @@
 //! ListOffsets: the earliest (-2) or latest (-1) offset, the offset of the largest timestamp
 //! (-3, v7+), or the first offset whose timestamp is at least the one asked for.
 
+use std::collections::HashSet;
+
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
@@ -9,6 +11,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use super::offset_for_leader_epoch::check_current_leader_epoch;
 use super::{HandlerError, RequestContext};
 use crate::partition::{Isolation, Partition, PartitionError};
 
@@ -24,6 +27,7 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
         1 => Isolation::ReadCommitted,
         _ => Isolation::ReadUncommitted,
     };
+    let duplicates = duplicate_partitions(&request);
     let topics = request
         .topics
         .iter()
@@ -32,15 +36,19 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
             let partitions = topic
                 .partitions
                 .iter()
-                .map(
-                    |p| match found.as_ref().and_then(|t| t.partition(p.partition_index)) {
+                .map(|p| {
+                    // As Kafka: a partition named twice gets INVALID_REQUEST, every time.
+                    if duplicates.contains(&(&*topic.name.0, p.partition_index)) {
+                        return error_response(p.partition_index, ResponseError::InvalidRequest);
+                    }
+                    match found.as_ref().and_then(|t| t.partition(p.partition_index)) {
                         Some(partition) => list_offset(partition, p, isolation, ctx.version()),
                         None => error_response(
                             p.partition_index,
                             ResponseError::UnknownTopicOrPartition,
                         ),
-                    },
-                )
+                    }
+                })
                 .collect();
             ListOffsetsTopicResponse::default()
                 .with_name(topic.name.clone())
@@ -50,12 +58,28 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
     ctx.respond(&ListOffsetsResponse::default().with_topics(topics))
 }
 
+/// Partitions named more than once in the request (Kafka's
+/// `ListOffsetsRequest.duplicatePartitions`).
+fn duplicate_partitions(request: &ListOffsetsRequest) -> HashSet<(&str, i32)> {
+    let mut seen = HashSet::new();
+    request
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (&*t.name.0, p.partition_index)))
+        .filter(|key| !seen.insert(*key))
+        .collect()
+}
+
 fn list_offset(
     partition: &Partition,
     request: &ListOffsetsPartition,
     isolation: Isolation,
     version: i16,
 ) -> ListOffsetsPartitionResponse {
+    // KIP-320 (v4+; older versions decode the field as -1, no check).
+    if let Err(error) = check_current_leader_epoch(partition, request.current_leader_epoch) {
+        return error_response(request.partition_index, error);
+    }
     match lookup(partition, request.timestamp, isolation, version) {
         Ok((timestamp, offset)) => ListOffsetsPartitionResponse::default()
             .with_partition_index(request.partition_index)
@@ -86,9 +110,12 @@ fn lookup(
     match timestamp {
         LATEST_TIMESTAMP => Ok((-1, latest.value())),
         EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => Ok((-1, offsets.log_start.0.value())),
+        // Like a timestamp lookup, bounded by what the isolation level may read (Kafka's
+        // `Partition.fetchOffsetForTimestamp` filters all but latest and earliest).
         MAX_TIMESTAMP if version >= 7 => Ok(partition
             .max_timestamp_offset()
             .map_err(partition_error)?
+            .filter(|found| found.offset < latest)
             .map_or((-1, -1), |found| (found.timestamp, found.offset.value()))),
         target if target >= 0 => Ok(partition
             .offset_for_timestamp(target)

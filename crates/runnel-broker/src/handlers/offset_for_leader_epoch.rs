@@ -39,13 +39,8 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
 }
 
 fn end_offset(partition: &Partition, request: &OffsetForLeaderPartition) -> EpochEndOffset {
-    let current = partition.leader_epoch().0;
-    // -1 means "no epoch check"; otherwise the caller must agree on who leads (KIP-320).
-    if request.current_leader_epoch > current {
-        return error(request.partition, ResponseError::UnknownLeaderEpoch);
-    }
-    if request.current_leader_epoch >= 0 && request.current_leader_epoch < current {
-        return error(request.partition, ResponseError::FencedLeaderEpoch);
+    if let Err(code) = check_current_leader_epoch(partition, request.current_leader_epoch) {
+        return error(request.partition, code);
     }
     match partition.end_offset_for_epoch(LeaderEpoch(request.leader_epoch)) {
         Ok(Some((epoch, offset))) => EpochEndOffset::default()
@@ -57,6 +52,24 @@ fn end_offset(partition: &Partition, request: &OffsetForLeaderPartition) -> Epoc
             .with_leader_epoch(-1)
             .with_end_offset(-1),
         Err(_) => error(request.partition, ResponseError::UnknownTopicOrPartition),
+    }
+}
+
+/// KIP-320, as Kafka's `Partition.checkCurrentLeaderEpoch`: a negative epoch (-1) means "no
+/// epoch check"; otherwise the caller must agree on who leads. An epoch newer than the
+/// leader's is UNKNOWN_LEADER_EPOCH (this broker has not caught up), an older one
+/// FENCED_LEADER_EPOCH. Fetch and ListOffsets check their `current_leader_epoch` the same way.
+pub(super) fn check_current_leader_epoch(
+    partition: &Partition,
+    current_leader_epoch: i32,
+) -> Result<(), ResponseError> {
+    let current = partition.leader_epoch().0;
+    if current_leader_epoch < 0 || current_leader_epoch == current {
+        Ok(())
+    } else if current_leader_epoch > current {
+        Err(ResponseError::UnknownLeaderEpoch)
+    } else {
+        Err(ResponseError::FencedLeaderEpoch)
     }
 }
 

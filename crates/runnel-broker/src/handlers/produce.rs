@@ -21,14 +21,23 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
     let request: ProduceRequest = ctx.decode(body)?;
     let acks = request.acks;
     let mut responses = Vec::with_capacity(request.topic_data.len());
+    let valid_acks = (-1..=1).contains(&acks);
     for topic_data in request.topic_data {
-        let topic = ctx.broker.topic_or_auto_create(&topic_data.name, true);
+        // A refused request creates nothing, and the internal topics are only ever created
+        // by their coordinators (with their own settings).
+        let auto_create = valid_acks && !is_internal_topic(&topic_data.name);
+        let topic = ctx
+            .broker
+            .topic_or_auto_create(&topic_data.name, auto_create);
         let partition_responses = topic_data
             .partition_data
             .iter()
-            .map(|data| match acks {
-                -1..=1 => produce_partition(topic.as_deref(), data, &ctx.broker.metrics),
-                _ => error_response(data.index, ResponseError::InvalidRequiredAcks, None),
+            .map(|data| {
+                if valid_acks {
+                    produce_partition(topic.as_deref(), data, &ctx.broker.metrics)
+                } else {
+                    error_response(data.index, ResponseError::InvalidRequiredAcks, None)
+                }
             })
             .collect();
         responses.push(
@@ -92,12 +101,13 @@ fn produce_partition(
 }
 
 /// Produce v3+ carries exactly one v2 batch per partition (as Kafka enforces); anything else is
-/// refused before it reaches the log.
+/// refused before it reaches the log. As Kafka's `ProduceRequest.validateRecords`, no whole
+/// batch or a magic other than 2 is INVALID_RECORD.
 fn single_batch(records: Option<&Bytes>) -> Result<&[u8], (ResponseError, String)> {
     let records = records.map(|r| &r[..]).unwrap_or_default();
     let mut batches = BatchIter::new(records);
-    let first = match batches.next() {
-        Some(Ok((_, batch))) => batch,
+    let (header, first) = match batches.next() {
+        Some(Ok(found)) => found,
         Some(Err(error)) => return Err((ResponseError::CorruptMessage, error.to_string())),
         None => {
             let reason = if records.is_empty() {
@@ -105,9 +115,16 @@ fn single_batch(records: Option<&Bytes>) -> Result<&[u8], (ResponseError, String
             } else {
                 "truncated record batch"
             };
-            return Err((ResponseError::CorruptMessage, reason.to_string()));
+            return Err((ResponseError::InvalidRecord, reason.to_string()));
         }
     };
+    let magic = header.magic;
+    if magic != 2 {
+        return Err((
+            ResponseError::InvalidRecord,
+            format!("produce requests may only contain record batches with magic 2, not {magic}"),
+        ));
+    }
     if batches.next().is_some() {
         return Err((
             ResponseError::InvalidRecord,
