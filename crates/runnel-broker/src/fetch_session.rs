@@ -27,6 +27,9 @@ pub struct FetchTarget {
     pub partition: i32,
     pub fetch_offset: i64,
     pub partition_max_bytes: i32,
+    /// KIP-320 (v9+, -1 = no check). Kept in the session, so the partitions an incremental
+    /// fetch does not name are checked against the epoch the client last sent, as in Kafka.
+    pub current_leader_epoch: i32,
 }
 
 /// What a partition's response said, to tell whether an incremental response must include it.
@@ -230,6 +233,7 @@ mod tests {
             partition,
             fetch_offset: offset,
             partition_max_bytes: 1024,
+            current_leader_epoch: -1,
         }
     }
 
@@ -260,6 +264,25 @@ mod tests {
         assert_eq!(targets, vec![target(0, 0), target(1, 5)]);
         let reports = vec![(&targets[0], report, false), (&targets[1], report, true)];
         assert_eq!(cache.finish(mode, &reports), vec![false, true]);
+    }
+
+    #[test]
+    fn the_session_keeps_each_partitions_current_leader_epoch() {
+        let cache = FetchSessionCache::default();
+        let (mode, _) = cache.begin(request(0, 0, vec![target(0, 0)]), 0).unwrap();
+        cache.finish(mode, &[]);
+        let id = mode.response_session_id();
+        let fenced = FetchTarget {
+            current_leader_epoch: 3,
+            ..target(0, 0)
+        };
+        let (mode, _) = cache
+            .begin(request(id, 1, vec![fenced.clone()]), 0)
+            .unwrap();
+        cache.finish(mode, &[]);
+        // The next incremental fetch does not name the partition: its epoch is still checked.
+        let (_, targets) = cache.begin(request(id, 2, vec![]), 0).unwrap();
+        assert_eq!(targets, vec![fenced]);
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! polling). read_committed readers see data up to the last stable offset, with the aborted
 //! transactions in range (none until transactions exist, but always a list, never null).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -51,17 +50,16 @@ pub async fn handle(ctx: &RequestContext<'_>, body: Bytes) -> Result<Option<Byte
     let deadline = Instant::now() + max_wait;
     let max_bytes = request.max_bytes.max(0) as usize;
     let min_bytes = request.min_bytes.max(0) as usize;
-    let epochs = current_leader_epochs(&request);
     let reads = loop {
         let watchers = subscribe_all(broker, &targets);
-        let reads = read_all(broker, &targets, &epochs, isolation, max_bytes);
+        let reads = read_all(broker, &targets, isolation, max_bytes);
         let bytes: usize = reads.iter().map(|r| r.records.len()).sum();
         let any_error = reads.iter().any(|r| r.error.is_some());
         if bytes >= min_bytes || any_error || Instant::now() >= deadline || watchers.is_empty() {
             break reads;
         }
         if !wait_for_append(watchers, deadline, broker.shutdown_signal()).await {
-            break read_all(broker, &targets, &epochs, isolation, max_bytes);
+            break read_all(broker, &targets, isolation, max_bytes);
         }
     };
     let reports: Vec<_> = targets
@@ -102,6 +100,7 @@ fn session_request(request: &FetchRequest) -> SessionRequest {
                 partition: p.partition,
                 fetch_offset: p.fetch_offset,
                 partition_max_bytes: p.partition_max_bytes,
+                current_leader_epoch: p.current_leader_epoch,
             })
         })
         .collect();
@@ -121,23 +120,6 @@ fn session_request(request: &FetchRequest) -> SessionRequest {
         partitions,
         forgotten,
     }
-}
-
-/// Each requested partition's `current_leader_epoch` (KIP-320, v9+; -1 before, no check).
-/// Partitions of an incremental session that this request does not name are not checked.
-fn current_leader_epochs(request: &FetchRequest) -> HashMap<(String, i32), i32> {
-    request
-        .topics
-        .iter()
-        .flat_map(|topic| {
-            topic.partitions.iter().map(|p| {
-                (
-                    (topic.topic.to_string(), p.partition),
-                    p.current_leader_epoch,
-                )
-            })
-        })
-        .collect()
 }
 
 /// Subscribes before reading, so an append between the read and the wait still wakes us.
@@ -178,7 +160,6 @@ async fn wait_for_append(
 fn read_all(
     broker: &Broker,
     targets: &[FetchTarget],
-    epochs: &HashMap<(String, i32), i32>,
     isolation: Isolation,
     max_bytes: usize,
 ) -> Vec<PartitionRead> {
@@ -190,11 +171,7 @@ fn read_all(
             let limit = remaining.min(target.partition_max_bytes.max(0) as usize);
             // KIP-74: the first batch of the response is returned whole even when it is larger
             // than the limits, so a consumer can always make progress.
-            let epoch = epochs
-                .get(&(target.topic.clone(), target.partition))
-                .copied()
-                .unwrap_or(-1);
-            let read = read_partition(broker, target, epoch, isolation, limit, first_data);
+            let read = read_partition(broker, target, isolation, limit, first_data);
             remaining = remaining.saturating_sub(read.records.len());
             first_data &= read.records.is_empty();
             read
@@ -205,7 +182,6 @@ fn read_all(
 fn read_partition(
     broker: &Broker,
     target: &FetchTarget,
-    current_leader_epoch: i32,
     isolation: Isolation,
     limit: usize,
     min_one_batch: bool,
@@ -218,7 +194,7 @@ fn read_partition(
         return error_read(ResponseError::UnknownTopicOrPartition, None);
     };
     // As Kafka, the offsets of a partition failing the epoch check are unknown (-1).
-    if let Err(error) = check_current_leader_epoch(&partition, current_leader_epoch) {
+    if let Err(error) = check_current_leader_epoch(&partition, target.current_leader_epoch) {
         return error_read(error, None);
     }
     match partition.read(Offset(target.fetch_offset), limit, isolation, min_one_batch) {
