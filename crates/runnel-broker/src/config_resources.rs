@@ -11,8 +11,8 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::config::dynamic::{is_dynamic, Layer};
-use crate::config::topic::{broker_default, TopicConfig, TOPIC_KEYS};
-use crate::config::{ConfigSource, KeyDef, Kind, RawConfig, BROKER_KEYS};
+use crate::config::topic::{broker_default, find_topic_key, TopicConfig, TOPIC_KEYS};
+use crate::config::{find_key, ConfigSource, KeyDef, Kind, RawConfig, BROKER_KEYS};
 use crate::topics::Topic;
 
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -42,12 +42,21 @@ pub fn describe_topic(
     broker: &RawConfig,
     options: &DescribeOptions,
 ) -> Vec<DescribeConfigsResourceResult> {
+    describe_topic_config(&topic.config, broker, options)
+}
+
+/// Every topic key of a topic with `config` (existing or about to be created).
+pub fn describe_topic_config(
+    config: &TopicConfig,
+    broker: &RawConfig,
+    options: &DescribeOptions,
+) -> Vec<DescribeConfigsResourceResult> {
     TOPIC_KEYS
         .iter()
         .filter(|key| options.wants(key.def.name))
         .map(|key| {
             let default = broker_default(key, broker);
-            let (value, source) = match topic.config.get(key.def.name) {
+            let (value, source) = match config.get(key.def.name) {
                 Some(value) => (Some(value.to_string()), SOURCE_TOPIC),
                 None => match &default {
                     Some((value, _, source)) => (Some(value.clone()), source.kafka_code()),
@@ -56,7 +65,7 @@ pub fn describe_topic(
             };
             let mut synonyms = Vec::new();
             if options.synonyms {
-                if let Some(value) = topic.config.get(key.def.name) {
+                if let Some(value) = config.get(key.def.name) {
                     synonyms.push(synonym(key.def.name, Some(value), SOURCE_TOPIC));
                 }
                 for broker_key in key.synonyms {
@@ -89,6 +98,35 @@ pub fn describe_broker(
                 Vec::new()
             };
             entry(key, value, source, !is_dynamic(key.name), synonyms, options)
+        })
+        .collect()
+}
+
+/// The cluster-wide default resource (broker ""): only the dynamic default configs, as
+/// Kafka's `currentDynamicDefaultConfigs`, each with that source and synonym.
+pub fn describe_cluster_default(
+    layer: &BTreeMap<String, String>,
+    options: &DescribeOptions,
+) -> Vec<DescribeConfigsResourceResult> {
+    let source = ConfigSource::DynamicDefault.kafka_code();
+    BROKER_KEYS
+        .iter()
+        .filter(|key| options.wants(key.name))
+        .filter_map(|key| {
+            let value = layer.get(key.name)?;
+            let synonyms = if options.synonyms {
+                vec![synonym(key.name, Some(value), source)]
+            } else {
+                Vec::new()
+            };
+            Some(entry(
+                key,
+                Some(value.clone()),
+                source,
+                !is_dynamic(key.name),
+                synonyms,
+                options,
+            ))
         })
         .collect()
 }
@@ -196,6 +234,24 @@ pub fn changed_broker_layer(
     Ok(layer)
 }
 
+/// Whether `name` (a topic or broker key) is a list, and its static default: the value
+/// APPEND and SUBTRACT start from when the resource has none (Kafka's `getParts`).
+fn list_key(name: &str) -> Option<Option<&'static str>> {
+    let is_list = |kind: Kind| matches!(kind, Kind::ChoiceList(_));
+    if let Some(key) = find_topic_key(name) {
+        // A topic key's static default is its broker synonym's (`cleanup.policy` and
+        // `log.cleanup.policy` both default to `delete`).
+        return is_list(key.def.kind).then(|| {
+            key.synonyms
+                .iter()
+                .find_map(|synonym| find_key(synonym.key)?.default)
+        });
+    }
+    find_key(name)
+        .filter(|key| is_list(key.kind))
+        .map(|key| key.default)
+}
+
 /// APPEND/SUBTRACT on a list value (only `cleanup.policy`-like list keys accept them).
 fn list_change(
     current: Option<&str>,
@@ -203,17 +259,14 @@ fn list_change(
     value: &str,
     name: &str,
 ) -> Result<String, Refusal> {
-    let is_list = TOPIC_KEYS
-        .iter()
-        .find(|k| k.def.name == name)
-        .is_some_and(|k| matches!(k.def.kind, Kind::ChoiceList(_)));
-    if !is_list {
+    let Some(default) = list_key(name) else {
         return Err((
             ResponseError::InvalidConfig,
             format!("{name} is not a list: APPEND and SUBTRACT do not apply"),
         ));
-    }
+    };
     let mut items: Vec<String> = current
+        .or(default)
         .unwrap_or_default()
         .split(',')
         .filter(|s| !s.is_empty())

@@ -52,8 +52,18 @@ const fn key(
     }
 }
 
+/// A LONG key in Kafka's LogConfig.
 const fn int(min: i64) -> Kind {
     Kind::Int { min, max: i64::MAX }
+}
+
+/// An INT key in Kafka's LogConfig: larger values are refused, and DescribeConfigs reports
+/// the INT type.
+const fn int32(min: i64) -> Kind {
+    Kind::Int {
+        min,
+        max: i32::MAX as i64,
+    }
 }
 
 fn number(value: &str) -> i64 {
@@ -63,7 +73,7 @@ fn number(value: &str) -> i64 {
 pub const TOPIC_KEYS: &[TopicKey] = &[
     key(
         "segment.bytes",
-        int(14),
+        int32(14),
         "Segment size at which the log rolls.",
         &[same("log.segment.bytes")],
         |c, v| c.segment_bytes = number(v) as u64,
@@ -83,14 +93,14 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
     ),
     key(
         "segment.index.bytes",
-        int(4),
+        int32(4),
         "Largest offset index of a segment.",
         &[same("log.index.size.max.bytes")],
         |c, v| c.segment_index_bytes = number(v) as u64,
     ),
     key(
         "index.interval.bytes",
-        int(0),
+        int32(0),
         "Bytes between offset index entries.",
         &[same("log.index.interval.bytes")],
         |c, v| c.index_interval_bytes = number(v) as u64,
@@ -111,7 +121,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
     ),
     key(
         "max.message.bytes",
-        int(0),
+        int32(0),
         "Largest record batch accepted.",
         &[same("message.max.bytes")],
         |c, v| c.max_message_bytes = number(v) as u64,

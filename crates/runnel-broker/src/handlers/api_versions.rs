@@ -12,8 +12,32 @@ use runnel_protocol::versions::SUPPORTED_APIS;
 use super::{HandlerError, RequestContext};
 
 pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
-    let _request: ApiVersionsRequest = ctx.decode(body)?;
+    let request: ApiVersionsRequest = ctx.decode(body)?;
+    // KIP-511: from v3 the client names its software; Kafka answers a name or version that
+    // is not `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?` with INVALID_REQUEST alone.
+    if ctx.version() >= 3
+        && !(is_valid_software_field(&request.client_software_name)
+            && is_valid_software_field(&request.client_software_version))
+    {
+        return ctx.respond(
+            &ApiVersionsResponse::default()
+                .with_error_code(ResponseError::InvalidRequest.code())
+                .with_finalized_features_epoch(-1),
+        );
+    }
     ctx.respond(&response(0))
+}
+
+/// Kafka's `SOFTWARE_NAME_VERSION_PATTERN`: ASCII letters and digits, with '-' and '.'
+/// allowed inside but not at either end.
+fn is_valid_software_field(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let edge = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    edge(bytes.first())
+        && edge(bytes.last())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
 }
 
 /// The KIP-511 answer to an ApiVersions request at an unknown version: encoded as v0.

@@ -1,6 +1,8 @@
 //! CreatePartitions: grows a topic. Existing keys may map to other partitions afterwards, as in
 //! Kafka (the default partitioner hashes over the new count).
 
+use std::collections::HashSet;
+
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
@@ -13,11 +15,26 @@ use crate::broker::{is_internal_topic, now_ms, Broker};
 
 pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
     let request: CreatePartitionsRequest = ctx.decode(body)?;
+    // A topic named twice is refused (every copy) and not grown, as in Kafka.
+    let mut seen = HashSet::new();
+    let duplicates: HashSet<&str> = request
+        .topics
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|name| !seen.insert(*name))
+        .collect();
     let results = request
         .topics
         .iter()
         .map(|topic| {
-            let outcome = grow(ctx.broker, topic, request.validate_only);
+            let outcome = if duplicates.contains(topic.name.as_str()) {
+                Err((
+                    ResponseError::InvalidRequest,
+                    "Duplicate topic name.".to_string(),
+                ))
+            } else {
+                grow(ctx.broker, topic, request.validate_only)
+            };
             let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
             match outcome {
                 Ok(()) => result,

@@ -15,11 +15,9 @@ use kafka_protocol::protocol::StrBytes;
 use super::{HandlerError, RequestContext};
 use crate::broker::{now_ms, Broker};
 use crate::config::topic::TopicConfig;
+use crate::config_resources::{describe_topic_config, DescribeOptions};
 use crate::topic_name::validate_topic_name;
 use crate::topics::TopicError;
-
-/// Kafka's DescribeConfigs source code for a dynamic topic config.
-const SOURCE_TOPIC_CONFIG: i8 = 1;
 
 /// A topic that passed validation.
 struct ValidTopic {
@@ -69,6 +67,15 @@ fn validate(broker: &Broker, topic: &CreatableTopic) -> Result<ValidTopic, Refus
             format!("Topic '{}' already exists.", &*topic.name),
         ));
     }
+    if let Some(existing) = colliding_topic(broker, &topic.name) {
+        return Err((
+            ResponseError::InvalidTopicException,
+            format!(
+                "Topic '{}' collides with existing topic: {existing}",
+                &*topic.name
+            ),
+        ));
+    }
     let (partitions, replication_factor) = if topic.assignments.is_empty() {
         (
             resolve_partitions(broker, topic.num_partitions)?,
@@ -87,6 +94,23 @@ fn validate(broker: &Broker, topic: &CreatableTopic) -> Result<ValidTopic, Refus
         replication_factor,
         config,
     })
+}
+
+/// An existing topic whose name equals `name` once '.' and '_' are unified: Kafka refuses
+/// such a name, since both would have the same metric names.
+fn colliding_topic(broker: &Broker, name: &str) -> Option<String> {
+    if !name.contains(['.', '_']) {
+        return None;
+    }
+    let unified = |n: &str| n.replace('.', "_");
+    let wanted = unified(name);
+    broker
+        .topics
+        .all()
+        .iter()
+        .map(|t| t.name.clone())
+        .filter(|existing| existing != name && unified(existing) == wanted)
+        .min()
 }
 
 fn resolve_partitions(broker: &Broker, requested: i32) -> Result<i32, Refusal> {
@@ -169,16 +193,26 @@ fn create(
         );
         created.id
     };
-    let configs = valid
-        .config
-        .overrides()
-        .map(|(name, value)| {
-            CreatableTopicConfigs::default()
-                .with_name(StrBytes::from_string(name.to_string()))
-                .with_value(Some(StrBytes::from_string(value.to_string())))
-                .with_config_source(SOURCE_TOPIC_CONFIG)
-        })
-        .collect();
+    // Every effective config, sorted by name, with its source (KIP-525), as Kafka's
+    // `computeEffectiveTopicConfigs` gives them; also for validate_only.
+    let options = DescribeOptions {
+        keys: None,
+        synonyms: false,
+        documentation: false,
+    };
+    let mut configs: Vec<CreatableTopicConfigs> =
+        describe_topic_config(&valid.config, &broker.topics.broker_defaults(), &options)
+            .into_iter()
+            .map(|entry| {
+                CreatableTopicConfigs::default()
+                    .with_name(entry.name)
+                    .with_value(entry.value)
+                    .with_read_only(entry.read_only)
+                    .with_config_source(entry.config_source)
+                    .with_is_sensitive(entry.is_sensitive)
+            })
+            .collect();
+    configs.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(CreatableTopicResult::default()
         .with_name(topic.name.clone())
         .with_topic_id(topic_id)

@@ -9,8 +9,10 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{HandlerError, RequestContext};
+use crate::config::dynamic::Layer;
 use crate::config_resources::{
-    broker_layer, describe_broker, describe_topic, DescribeOptions, RESOURCE_BROKER, RESOURCE_TOPIC,
+    broker_layer, describe_broker, describe_cluster_default, describe_topic, DescribeOptions,
+    RESOURCE_BROKER, RESOURCE_TOPIC,
 };
 
 pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
@@ -20,7 +22,11 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
         .iter()
         .map(|resource| {
             let options = DescribeOptions {
-                keys: resource.configuration_keys.as_deref(),
+                // Null or empty: every config (Kafka's ConfigHelperUtils).
+                keys: resource
+                    .configuration_keys
+                    .as_deref()
+                    .filter(|keys| !keys.is_empty()),
                 // Synonyms arrived in v1, documentation in v3.
                 synonyms: request.include_synonyms && ctx.version() >= 1,
                 documentation: request.include_documentation && ctx.version() >= 3,
@@ -53,7 +59,13 @@ fn describe(
             )),
         },
         RESOURCE_BROKER => broker_layer(resource.resource_name.as_str(), broker.config.node_id)
-            .map(|_| describe_broker(&broker.topics.broker_defaults(), options)),
+            .map(|layer| match layer {
+                // Resource "" describes the dynamic cluster-wide defaults only, as in Kafka.
+                Layer::ClusterDefault => {
+                    describe_cluster_default(broker.dynamic.lock().layer(layer), options)
+                }
+                Layer::ThisBroker => describe_broker(&broker.topics.broker_defaults(), options),
+            }),
         other => Err((
             ResponseError::InvalidRequest,
             format!("Resource type {other} is not supported"),

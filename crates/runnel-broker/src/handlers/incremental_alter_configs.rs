@@ -1,6 +1,8 @@
 //! IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT on individual configs of a topic
 //! or of the broker's dynamic configs. Every change is validated before any is applied.
 
+use std::collections::HashSet;
+
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
@@ -15,6 +17,12 @@ use crate::config_resources::{
 
 pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
     let request: IncrementalAlterConfigsRequest = ctx.decode(body)?;
+    let repeated = repeated_resources(
+        request
+            .resources
+            .iter()
+            .map(|r| (r.resource_type, r.resource_name.as_str())),
+    );
     let responses = request
         .resources
         .iter()
@@ -22,11 +30,22 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            let changes = resource
-                .configs
-                .iter()
-                .map(|c| change(c.config_operation, c.name.as_str(), c.value.as_deref()))
-                .collect::<Result<Vec<_>, _>>();
+            let key = (resource.resource_type, resource.resource_name.as_str());
+            let checked = check_resource(
+                repeated.contains(&key),
+                resource.configs.iter().map(|c| {
+                    // DELETE is the one operation that takes no value.
+                    let null = c.value.is_none() && c.config_operation != 1;
+                    (c.name.as_str(), null)
+                }),
+            );
+            let changes = checked.and_then(|()| {
+                resource
+                    .configs
+                    .iter()
+                    .map(|c| change(c.config_operation, c.name.as_str(), c.value.as_deref()))
+                    .collect::<Result<Vec<_>, _>>()
+            });
             let outcome = changes.and_then(|changes| {
                 alter_resource(
                     ctx,
@@ -44,6 +63,39 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
         })
         .collect();
     ctx.respond(&IncrementalAlterConfigsResponse::default().with_responses(responses))
+}
+
+/// The resources named more than once in one request: Kafka refuses every copy.
+pub fn repeated_resources<'a>(
+    resources: impl Iterator<Item = (i8, &'a str)>,
+) -> HashSet<(i8, &'a str)> {
+    let mut seen = HashSet::new();
+    resources.filter(|key| !seen.insert(*key)).collect()
+}
+
+/// Kafka's checks before any change of a resource is looked at (ConfigAdminManager
+/// `preprocess`): the resource appears once, each key once, and only DELETE goes without a
+/// value. `configs` gives each key with whether its value is a null it may not be.
+pub fn check_resource<'a>(
+    repeated: bool,
+    configs: impl Iterator<Item = (&'a str, bool)> + Clone,
+) -> Result<(), Refusal> {
+    let invalid = |message: String| Err((ResponseError::InvalidRequest, message));
+    if repeated {
+        return invalid("Each resource must appear at most once.".to_string());
+    }
+    let mut names = HashSet::new();
+    if !configs.clone().all(|(name, _)| names.insert(name)) {
+        return invalid("Error due to duplicate config keys".to_string());
+    }
+    let nulls: Vec<&str> = configs.filter(|(_, null)| *null).map(|(n, _)| n).collect();
+    if !nulls.is_empty() {
+        return invalid(format!(
+            "Null value not supported for : {}",
+            nulls.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 fn change(operation: i8, name: &str, value: Option<&str>) -> Result<Change, Refusal> {
