@@ -44,6 +44,9 @@ impl Proc {
             "--listen".to_string(),
             format!("127.0.0.1:{port}"),
         ];
+        // Tests run in parallel: the default metrics port (9644) would be taken by whichever
+        // server starts first, and the others would exit during start.
+        args.extend(["--metrics-listen".to_string(), "127.0.0.1:0".to_string()]);
         args.extend(extra.iter().map(|s| s.to_string()));
         Self::spawn(&args, cwd, port)
     }
