@@ -108,17 +108,23 @@ impl TxnRuntime {
         receiver.await.ok()
     }
 
-    /// Whether (transactional id, producer id, epoch) is the live producer of that id.
-    pub fn is_current(
+    /// KIP-890 verification that `topic`-`partition` is in the producer's ongoing transaction
+    /// (see `TxnCoordinator::verify_partition`).
+    pub fn verify_partition(
         &self,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
-    ) -> bool {
-        self.state
-            .lock()
-            .coordinator
-            .is_current(transactional_id, producer_id, producer_epoch)
+        topic: &str,
+        partition: i32,
+    ) -> Result<(), kafka_protocol::error::ResponseError> {
+        self.state.lock().coordinator.verify_partition(
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            topic,
+            partition,
+        )
     }
 
     /// Fires timers (transaction timeouts, transactional id expiry) until shutdown.

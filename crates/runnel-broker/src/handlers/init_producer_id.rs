@@ -25,19 +25,20 @@ pub async fn handle(ctx: &RequestContext<'_>, body: Bytes) -> Result<Option<Byte
     ctx.respond(&idempotent_producer(ctx, &request))
 }
 
-/// KIP-360: a producer that already has an id (v3+) may ask for an epoch bump of it.
+/// As Kafka's TransactionCoordinator.handleInitProducerId with a null transactional id: always
+/// a fresh producer id at epoch 0, whatever producer the request names (an idempotent producer
+/// bumps its epoch itself, KIP-360); naming only one of producer id and epoch is INVALID_REQUEST
+/// (KafkaApis checks that first).
 fn idempotent_producer(
     ctx: &RequestContext,
     request: &InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let response = InitProducerIdResponse::default();
-    if request.producer_id.0 >= 0
-        && request.producer_epoch >= 0
-        && request.producer_epoch < i16::MAX - 1
-    {
+    if (request.producer_id.0 == -1) != (request.producer_epoch == -1) {
         return response
-            .with_producer_id(request.producer_id)
-            .with_producer_epoch(request.producer_epoch + 1);
+            .with_error_code(ResponseError::InvalidRequest.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
     }
     match ctx.broker.producer_ids.lock().next() {
         Ok(id) => response

@@ -238,23 +238,45 @@ fn verify(
     version: i16,
 ) -> i16 {
     let id = req.transactional_id.0.as_str();
-    let txn = txns.get(id);
-    let error = match check_producer(txn, id, req.producer_id.0, req.producer_epoch) {
-        Err(error) => Some(error),
-        Ok(()) => {
-            let txn = txn.expect("checked above");
-            if txn.status.is_preparing() {
-                Some(ResponseError::ConcurrentTransactions)
-            } else if txn.partitions.contains(&(topic.to_owned(), partition)) {
-                None
-            } else if version >= ABORTABLE_SINCE {
-                Some(ResponseError::TransactionAbortable)
-            } else {
-                Some(ResponseError::InvalidTxnState)
-            }
+    let error = verify_partition(
+        txns,
+        id,
+        req.producer_id.0,
+        req.producer_epoch,
+        topic,
+        partition,
+    )
+    .err()
+    .map(|error| match error {
+        ResponseError::TransactionAbortable if version < ABORTABLE_SINCE => {
+            ResponseError::InvalidTxnState
         }
-    };
+        error => error,
+    });
     error_code(error, version, FENCED_SINCE)
+}
+
+/// Kafka's handleVerifyPartitionsInTransaction for one partition: Ok when it is in the ongoing
+/// transaction of this current producer, else TRANSACTION_ABORTABLE (not added),
+/// CONCURRENT_TRANSACTIONS (completing) or the producer's error.
+pub(super) fn verify_partition(
+    txns: &BTreeMap<String, TxnMetadata>,
+    id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    topic: &str,
+    partition: i32,
+) -> Result<(), ResponseError> {
+    let txn = txns.get(id);
+    check_producer(txn, id, producer_id, producer_epoch)?;
+    let txn = txn.expect("checked above");
+    if txn.status.is_preparing() {
+        Err(ResponseError::ConcurrentTransactions)
+    } else if txn.partitions.contains(&(topic.to_owned(), partition)) {
+        Ok(())
+    } else {
+        Err(ResponseError::TransactionAbortable)
+    }
 }
 
 fn flatten(topics: &[AddPartitionsToTxnTopic]) -> Vec<(String, i32)> {

@@ -35,8 +35,13 @@ fn describe_one(
     txn: Option<&TxnMetadata>,
     id: TransactionalId,
 ) -> describe_transactions_response::TransactionState {
+    let empty = id.0.is_empty();
     let state =
         describe_transactions_response::TransactionState::default().with_transactional_id(id);
+    if empty {
+        // Kafka's handleDescribeTransactions refuses an empty id before looking it up.
+        return state.with_error_code(ResponseError::InvalidRequest.code());
+    }
     let Some(txn) = txn.filter(|t| t.status != TxnStatus::Dead) else {
         return state.with_error_code(ResponseError::TransactionalIdNotFound.code());
     };

@@ -55,7 +55,8 @@ pub(super) fn handle(
         .or_insert_with(|| TxnMetadata::new(ids.next_producer_id(), timeout_ms, cx.now_ms));
     if let Some((producer_id, epoch)) = expected {
         if !is_valid_producer_id(txn, producer_id, epoch) {
-            return reply_error(cx, ResponseError::InvalidProducerEpoch);
+            // PRODUCER_FENCED, as in Kafka (INVALID_PRODUCER_EPOCH below v4, see error_code).
+            return reply_error(cx, ResponseError::ProducerFenced);
         }
     }
     match txn.status {

@@ -374,6 +374,28 @@ impl TxnCoordinator {
             })
     }
 
+    /// KIP-890 verification of a transactional write to `topic`-`partition` (what a verify_only
+    /// AddPartitionsToTxn answers): Ok when the partition is in the ongoing transaction of this
+    /// current producer; otherwise TRANSACTION_ABORTABLE (the partition was not added),
+    /// CONCURRENT_TRANSACTIONS, PRODUCER_FENCED, INVALID_PRODUCER_ID_MAPPING or INVALID_REQUEST.
+    pub fn verify_partition(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(), ResponseError> {
+        add_partitions::verify_partition(
+            &self.txns,
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            topic,
+            partition,
+        )
+    }
+
     /// The state of a transactional id, if known (for tests and admin tools).
     pub fn status(&self, transactional_id: &str) -> Option<TxnStatus> {
         self.txns.get(transactional_id).map(|t| t.status)

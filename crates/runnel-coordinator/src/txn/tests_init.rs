@@ -141,8 +141,14 @@ fn kip360_init_with_current_producer_bumps_and_retry_is_idempotent() {
         h.init(3, "tx", Some((1000, 7))).error_code,
         code(ResponseError::InvalidProducerEpoch)
     );
+    // Another producer id is fenced too (Kafka's isValidProducerId fails: PRODUCER_FENCED,
+    // which clients before v4 see as INVALID_PRODUCER_EPOCH).
     assert_eq!(
         h.init(4, "tx", Some((55, 1))).error_code,
+        code(ResponseError::ProducerFenced)
+    );
+    assert_eq!(
+        h.init(3, "tx", Some((55, 1))).error_code,
         code(ResponseError::InvalidProducerEpoch)
     );
     // An unknown id with a producer given (e.g. after expiry) starts afresh.
