@@ -293,6 +293,13 @@ impl Partition {
     }
 
     /// Producers with state on this partition (DescribeProducers).
+    /// Whether `producer_id` has a transaction open here (see `PartitionLog::has_open_transaction`).
+    pub fn has_open_transaction(&self, producer_id: i64) -> Result<bool, PartitionError> {
+        let log = self.log.lock();
+        self.check_live()?;
+        Ok(log.has_open_transaction(producer_id))
+    }
+
     pub fn producers(&self) -> Result<Vec<ProducerInfo>, PartitionError> {
         let log = self.log.lock();
         self.check_live()?;

@@ -127,6 +127,37 @@ impl TxnRuntime {
         )
     }
 
+    /// Runs `write` for a transactional batch of (transactional id, producer id, epoch) to
+    /// `topic`-`partition`, after KIP-890 verification unless `continues_open_transaction`
+    /// says the batch joins a transaction already open in that partition. Both run under
+    /// this coordinator's lock, which marker writes also hold: no marker can close the
+    /// transaction between the check and the write, so a write never opens a transaction
+    /// that no marker will end (a "hanging" transaction that would stall read_committed
+    /// consumers at the last stable offset for ever).
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_verified<T>(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        topic: &str,
+        partition: i32,
+        continues_open_transaction: impl FnOnce() -> bool,
+        write: impl FnOnce() -> T,
+    ) -> Result<T, kafka_protocol::error::ResponseError> {
+        let state = self.state.lock();
+        if !continues_open_transaction() {
+            state.coordinator.verify_partition(
+                transactional_id,
+                producer_id,
+                producer_epoch,
+                topic,
+                partition,
+            )?;
+        }
+        Ok(write())
+    }
+
     /// Fires timers (transaction timeouts, transactional id expiry) until shutdown.
     pub async fn run_timers(&self, broker: &Broker, shutdown: tokio::sync::watch::Receiver<bool>) {
         let next_deadline = || self.state.lock().coordinator.next_deadline();

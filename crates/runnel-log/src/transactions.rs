@@ -126,6 +126,15 @@ impl PartitionLog {
         out
     }
 
+    /// Whether `producer_id` has a transaction open in this partition (data written, no
+    /// marker yet): its next transactional batch continues that transaction.
+    pub fn has_open_transaction(&self, producer_id: i64) -> bool {
+        self.producers
+            .producers
+            .get(&producer_id)
+            .is_some_and(|e| e.current_txn_first_offset.is_some())
+    }
+
     /// Every producer the partition remembers (DescribeProducers), by producer id.
     pub fn producers(&self) -> Vec<ProducerInfo> {
         self.producers

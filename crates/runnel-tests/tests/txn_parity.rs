@@ -361,3 +361,83 @@ fn txn_offset_commit_outside_the_transaction_is_refused() {
         INVALID_PRODUCER_EPOCH
     );
 }
+
+/// One transactional batch of `values` from (producer id, epoch), starting at `sequence`.
+fn transactional_batch((pid, epoch): (i64, i16), sequence: i32, values: &[&str]) -> bytes::Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| Record {
+            transactional: true,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: pid,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: sequence + i as i32,
+            timestamp: runnel_tests::raw::now_ms(),
+            key: None,
+            value: Some(bytes::Bytes::from(value.to_string())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &options).expect("encode batch");
+    buf.freeze()
+}
+
+/// Produce v9 of `records` to partition 0 of `topic`, as `id`'s transactional produce.
+fn produce_as(c: &mut RawClient, id: Option<&str>, topic: &str, records: bytes::Bytes) -> i16 {
+    let req = runnel_tests::raw::produce_request(topic, 0, records, -1)
+        .with_transactional_id(id.map(txn_id));
+    let r = c.request(9, &req).expect("Produce");
+    r.responses[0].partition_responses[0].error_code
+}
+
+/// Kafka's transaction verification (KIP-890 part 1, on by default since 3.6): a transactional
+/// batch that would open a transaction in a partition the coordinator never added is refused,
+/// so no transaction can hang there without a marker to end it. Batches that continue an open
+/// transaction, and partitions added with AddPartitionsToTxn, are written.
+#[test]
+fn transactional_produce_outside_the_transaction_is_refused() {
+    const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+    let broker = broker();
+    let mut c = connect(broker.addr());
+    c.create_topic_ok("tpv", 1).expect("create topic");
+    let producer = init_ok(&mut c, "tpv-tx");
+    let log_end = |c: &mut RawClient| c.list_offset("tpv", 0, -1).expect("ListOffsets").offset;
+
+    let first = transactional_batch(producer, 0, &["a", "b"]);
+    assert_eq!(
+        produce_as(&mut c, Some("tpv-tx"), "tpv", first.clone()),
+        INVALID_TXN_STATE
+    );
+    assert_eq!(
+        produce_as(&mut c, None, "tpv", first.clone()),
+        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    );
+    let stranger = transactional_batch((producer.0 + 7, 0), 0, &["z"]);
+    assert_eq!(
+        produce_as(&mut c, Some("tpv-tx"), "tpv", stranger),
+        INVALID_PRODUCER_ID_MAPPING
+    );
+    assert_eq!(log_end(&mut c), 0, "nothing refused was written");
+
+    assert_eq!(
+        add_v3(&mut c, "tpv-tx", producer, &[("tpv", &[0])]),
+        vec![("tpv".to_owned(), 0, NONE)]
+    );
+    assert_eq!(produce_as(&mut c, Some("tpv-tx"), "tpv", first), NONE);
+    let next = transactional_batch(producer, 2, &["c"]);
+    assert_eq!(produce_as(&mut c, Some("tpv-tx"), "tpv", next), NONE);
+    assert_eq!(log_end(&mut c), 3);
+}

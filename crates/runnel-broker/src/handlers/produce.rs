@@ -10,16 +10,17 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use runnel_log::AppendInfo;
-use runnel_protocol::record_batch::BatchIter;
+use runnel_protocol::record_batch::{BatchHeader, BatchIter};
 
 use super::{HandlerError, RequestContext};
-use crate::broker::{is_internal_topic, now_ms};
-use crate::metrics::Metrics;
+use crate::broker::{is_internal_topic, now_ms, Broker};
+use crate::partition::{Partition, PartitionError};
 use crate::topics::Topic;
 
 pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
     let request: ProduceRequest = ctx.decode(body)?;
     let acks = request.acks;
+    let transactional_id = request.transactional_id.as_ref().map(|id| id.0.to_string());
     let mut responses = Vec::with_capacity(request.topic_data.len());
     let valid_acks = (-1..=1).contains(&acks);
     for topic_data in request.topic_data {
@@ -34,7 +35,8 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
             .iter()
             .map(|data| {
                 if valid_acks {
-                    produce_partition(topic.as_deref(), data, &ctx.broker.metrics)
+                    let id = transactional_id.as_deref();
+                    produce_partition(ctx.broker, id, topic.as_deref(), data)
                 } else {
                     error_response(data.index, ResponseError::InvalidRequiredAcks, None)
                 }
@@ -62,9 +64,10 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
 }
 
 fn produce_partition(
+    broker: &Broker,
+    transactional_id: Option<&str>,
     topic: Result<&Topic, &ResponseError>,
     data: &PartitionProduceData,
-    metrics: &Metrics,
 ) -> PartitionProduceResponse {
     let topic = match topic {
         Ok(topic) => topic,
@@ -81,12 +84,28 @@ fn produce_partition(
     let Some(partition) = topic.partition(data.index) else {
         return error_response(data.index, ResponseError::UnknownTopicOrPartition, None);
     };
-    let batch = match single_batch(data.records.as_ref()) {
-        Ok(batch) => batch,
+    let (header, batch) = match single_batch(data.records.as_ref()) {
+        Ok(found) => found,
         Err((error, message)) => return error_response(data.index, error, Some(message)),
     };
-    match partition.append(batch, now_ms()) {
+    let appended = if header.is_transactional() {
+        match append_transactional(
+            broker,
+            transactional_id,
+            &topic.name,
+            partition,
+            &header,
+            batch,
+        ) {
+            Ok(appended) => appended,
+            Err(error) => return error_response(data.index, error, None),
+        }
+    } else {
+        partition.append(batch, now_ms())
+    };
+    match appended {
         Ok(info) => {
+            let metrics = &broker.metrics;
             metrics.record_produce(&topic.name, info.bytes, u64::from(info.records));
             success_response(data.index, &info)
         }
@@ -100,10 +119,53 @@ fn produce_partition(
     }
 }
 
+/// A transactional batch is written only by the producer of the request's transactional id,
+/// and only into a partition of its ongoing transaction (Kafka's transaction verification,
+/// KIP-890, on by default since 3.6).
+fn append_transactional(
+    broker: &Broker,
+    transactional_id: Option<&str>,
+    topic: &str,
+    partition: &Partition,
+    header: &BatchHeader,
+    batch: &[u8],
+) -> Result<Result<AppendInfo, PartitionError>, ResponseError> {
+    // Kafka refuses transactional records without a transactional id at authorization.
+    let id = transactional_id.ok_or(ResponseError::TransactionalIdAuthorizationFailed)?;
+    let producer_id = header.producer_id;
+    broker
+        .txns
+        .write_verified(
+            id,
+            producer_id,
+            header.producer_epoch,
+            topic,
+            partition.index(),
+            || partition.has_open_transaction(producer_id).unwrap_or(false),
+            || partition.append(batch, now_ms()),
+        )
+        .map_err(verification_error)
+}
+
+/// Kafka's answers to a produce that fails verification (AddPartitionsToTxnManager): the
+/// coordinator being busy is retriable (NOT_ENOUGH_REPLICAS), a fenced producer is an epoch
+/// error, and a partition outside the transaction is INVALID_TXN_STATE.
+fn verification_error(error: ResponseError) -> ResponseError {
+    match error {
+        ResponseError::ConcurrentTransactions
+        | ResponseError::CoordinatorLoadInProgress
+        | ResponseError::CoordinatorNotAvailable
+        | ResponseError::NotCoordinator => ResponseError::NotEnoughReplicas,
+        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        ResponseError::TransactionAbortable => ResponseError::InvalidTxnState,
+        error => error,
+    }
+}
+
 /// Produce v3+ carries exactly one v2 batch per partition (as Kafka enforces); anything else is
 /// refused before it reaches the log. As Kafka's `ProduceRequest.validateRecords`, no whole
 /// batch or a magic other than 2 is INVALID_RECORD.
-fn single_batch(records: Option<&Bytes>) -> Result<&[u8], (ResponseError, String)> {
+fn single_batch(records: Option<&Bytes>) -> Result<(BatchHeader, &[u8]), (ResponseError, String)> {
     let records = records.map(|r| &r[..]).unwrap_or_default();
     let mut batches = BatchIter::new(records);
     let (header, first) = match batches.next() {
@@ -137,7 +199,7 @@ fn single_batch(records: Option<&Bytes>) -> Result<&[u8], (ResponseError, String
             "truncated bytes after the record batch".to_string(),
         ));
     }
-    Ok(first)
+    Ok((header, first))
 }
 
 fn success_response(index: i32, info: &AppendInfo) -> PartitionProduceResponse {
