@@ -28,6 +28,7 @@ impl ActiveSegment {
             segment,
             cursor: IndexCursor::default(),
             created_ms: now_ms,
+            first_batch_ts: None,
         })
     }
 
@@ -53,20 +54,27 @@ impl ActiveSegment {
         // After a restart the creation time is unknown; the first batch's timestamp stands
         // in for it (as in Kafka), so restarts do not postpone time-based rolls forever.
         let first_ts = segment.first_batch_timestamp()?;
-        let created_ms = first_ts.map_or(now_ms, |ts| ts.min(now_ms));
+        let created_ms = first_ts
+            .filter(|&ts| ts >= 0)
+            .map_or(now_ms, |ts| ts.min(now_ms));
         Ok(ActiveSegment {
             segment,
             cursor,
             created_ms,
+            first_batch_ts: first_ts,
         })
     }
 
-    /// Whether a batch of `batch_len` bytes ending at `last_offset` must go to a new
-    /// segment. An empty segment never rolls, so every batch fits somewhere.
+    /// Whether a batch of `batch_len` bytes ending at `last_offset` with max timestamp
+    /// `max_timestamp` must go to a new segment. An empty segment never rolls, so every batch
+    /// fits somewhere. As Kafka's `LogSegment.shouldRoll`, `segment.ms` is measured from the
+    /// first batch's max timestamp to `max_timestamp` when the first batch has a timestamp
+    /// (from the segment's creation on the wall clock otherwise), and must be exceeded.
     pub(crate) fn should_roll(
         &self,
         batch_len: usize,
         last_offset: Offset,
+        max_timestamp: i64,
         config: &LogConfig,
         now_ms: i64,
     ) -> bool {
@@ -75,9 +83,13 @@ impl ActiveSegment {
         }
         let new_size = self.size_bytes + batch_len as u64;
         let relative_last = last_offset.value() - self.base_offset.value();
+        let waited_ms = match self.first_batch_ts {
+            Some(first) if first >= 0 => max_timestamp.saturating_sub(first),
+            _ => now_ms.saturating_sub(self.created_ms),
+        };
         new_size > config.segment_bytes
             || new_size > u64::from(u32::MAX)
-            || now_ms.saturating_sub(self.created_ms) >= config.segment_ms
+            || waited_ms > config.segment_ms
             || self.index.size_with_one_more() > config.segment_index_bytes
             || self.time_index.size_with_one_more() > config.segment_index_bytes
             || u32::try_from(relative_last).is_err()
@@ -105,6 +117,9 @@ impl ActiveSegment {
             return Err(e);
         }
         let position = self.segment.size_bytes;
+        if position == 0 {
+            self.first_batch_ts = Some(header.max_timestamp);
+        }
         let header = BatchHeader {
             base_offset: base_offset.value(),
             ..*header

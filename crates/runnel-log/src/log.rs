@@ -235,10 +235,13 @@ impl PartitionLog {
     ) -> Result<(AppendInfo, BatchHeader), AppendError> {
         let base_offset = self.active.next_offset;
         let last_offset = Offset(base_offset.value() + i64::from(header.last_offset_delta));
-        if self
-            .active
-            .should_roll(batch.len(), last_offset, &self.config, now_ms)
-        {
+        if self.active.should_roll(
+            batch.len(),
+            last_offset,
+            header.max_timestamp,
+            &self.config,
+            now_ms,
+        ) {
             self.roll(now_ms)?;
         }
         let interval = self.config.index_interval_bytes;

@@ -303,8 +303,11 @@ pub(crate) struct ActiveSegment {
     pub(crate) segment: Segment,
     pub(crate) cursor: IndexCursor,
     /// When this segment was created (or, after a restart, its first batch's timestamp),
-    /// for `segment.ms`.
+    /// for `segment.ms` while the segment has no batch with a timestamp.
     pub(crate) created_ms: i64,
+    /// The first batch's max timestamp (Kafka's `rollingBasedTimestamp`): `segment.ms` is
+    /// measured from it to the incoming batch's max timestamp.
+    pub(crate) first_batch_ts: Option<i64>,
 }
 
 impl Deref for ActiveSegment {

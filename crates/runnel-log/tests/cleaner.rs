@@ -500,3 +500,35 @@ fn cleaner_throughput() {
         );
     }
 }
+
+/// Kafka's `maxCompactionDelay`: the earliest first-batch timestamp over all dirty segments
+/// (ignoring segments without one) decides whether `max.compaction.lag.ms` has passed, not
+/// only the first dirty segment's.
+#[test]
+fn max_compaction_lag_looks_at_every_dirty_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = compacted(1_000);
+    let mut log = PartitionLog::open(dir.path(), config.clone(), 0).unwrap();
+    for i in 0..100 {
+        put(
+            &mut log,
+            &format!("k{i}"),
+            Some("1"),
+            90_000,
+            Compression::None,
+        );
+    }
+    log.roll(90_000).unwrap();
+    clean(&mut log, 90_000).unwrap();
+    config.min_cleanable_dirty_ratio = 0.9;
+    config.max_compaction_lag_ms = 10_000;
+    log.set_config(config);
+    // First dirty segment: recent timestamps; second: old ones (out-of-order producer times).
+    put(&mut log, "a", Some("1"), 95_000, Compression::None);
+    log.roll(95_000).unwrap();
+    put(&mut log, "b", Some("1"), 1_000, Compression::None);
+    log.roll(95_000).unwrap();
+    put(&mut log, "c", Some("1"), 95_000, Compression::None);
+    // At 100_000 the second segment's records are 99 s old: overdue.
+    assert!(log.prepare_clean(100_000).is_some());
+}

@@ -279,13 +279,17 @@ fn segment_ms_rolls_with_injected_clock() {
     log.append_as_leader(&batch(1, 10_500), EPOCH, 10_999)
         .unwrap();
     assert_eq!(log.segment_count(), 1);
+    // Kafka rolls once strictly more than segment.ms has passed.
     log.append_as_leader(&batch(1, 11_000), EPOCH, 11_000)
         .unwrap();
+    assert_eq!(log.segment_count(), 1);
+    log.append_as_leader(&batch(1, 11_001), EPOCH, 11_001)
+        .unwrap();
     assert_eq!(log.segment_count(), 2);
-    assert!(segment_file(dir.path(), 2, "log").exists());
+    assert!(segment_file(dir.path(), 3, "log").exists());
     // An explicit roll of an empty active segment does nothing.
-    log.roll(11_001).unwrap();
     log.roll(11_002).unwrap();
+    log.roll(11_003).unwrap();
     assert_eq!(log.segment_count(), 3);
 }
 
@@ -401,4 +405,32 @@ fn epoch_starting_in_a_torn_tail_is_forgotten() {
         log.end_offset_for_epoch(LeaderEpoch(1)),
         Some((LeaderEpoch(1), Offset(2)))
     );
+}
+
+/// Kafka's `LogSegment.shouldRoll`: once the segment has a first batch with a timestamp,
+/// `segment.ms` is measured between that batch's max timestamp and the incoming batch's max
+/// timestamp (not the wall clock), and the roll needs strictly more than `segment.ms`.
+#[test]
+fn segment_ms_compares_record_timestamps_with_the_first_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_ms: 1_000,
+        ..LogConfig::default()
+    };
+    let mut log = PartitionLog::open(dir.path(), config, 100_000).unwrap();
+    // Records far newer than the first batch roll at once, whatever the clock says.
+    log.append_as_leader(&batch(1, 10_000), EPOCH, 100_000)
+        .unwrap();
+    log.append_as_leader(&batch(1, 11_000), EPOCH, 100_001)
+        .unwrap();
+    assert_eq!(log.segment_count(), 1, "exactly segment.ms apart: no roll");
+    log.append_as_leader(&batch(1, 11_001), EPOCH, 100_002)
+        .unwrap();
+    assert_eq!(log.segment_count(), 2);
+    // Records whose timestamps do not advance never roll by time, however late they come.
+    log.append_as_leader(&batch(1, 11_500), EPOCH, 500_000)
+        .unwrap();
+    log.append_as_leader(&batch(1, 12_001), EPOCH, 900_000)
+        .unwrap();
+    assert_eq!(log.segment_count(), 2);
 }

@@ -551,6 +551,24 @@ fn cleaner_drops_aborted_data_keeps_committed_and_stops_at_open_transactions() {
     clean(&mut log, NOW + 5_000).expect("new dirty segments");
     let (_, markers) = read_everything(&log);
     assert!(
+        markers.iter().any(|m| m.0 == 1),
+        "as in Kafka, the marker stays while producer 1's emptied aborted batch (its last \
+         sequence, RETAIN_EMPTY) is in the log: {markers:?}"
+    );
+    // Once producer 1 has expired its emptied batch goes (the marker stays on that pass, which
+    // saw the batch), the next pass gives the marker its horizon, and the first pass after
+    // the horizon removes it.
+    assert!(log.expire_producers(NOW + 2 * 86_400_000) > 0);
+    for pass_at in [NOW + 6_000, NOW + 8_000] {
+        fill(&mut log, 4);
+        clean(&mut log, pass_at).expect("new dirty segments");
+        let (_, markers) = read_everything(&log);
+        assert!(markers.iter().any(|m| m.0 == 1), "{markers:?}");
+    }
+    fill(&mut log, 4);
+    clean(&mut log, NOW + 10_000).expect("new dirty segments");
+    let (_, markers) = read_everything(&log);
+    assert!(
         markers.iter().all(|m| m.0 != 1),
         "empty abort marker removed after its horizon: {markers:?}"
     );
@@ -561,5 +579,160 @@ fn cleaner_drops_aborted_data_keeps_committed_and_stops_at_open_transactions() {
     // Producer state rebuilt from the cleaned log still opens.
     drop(log);
     let log = open(dir.path(), &config);
+    assert_eq!(log.first_unstable_offset(), None);
+}
+
+fn compacted_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 300,
+        cleanup_policy: runnel_log::CleanupPolicy {
+            delete: false,
+            compact: true,
+        },
+        min_cleanable_dirty_ratio: 0.0,
+        delete_retention_ms: 1_000,
+        ..LogConfig::default()
+    }
+}
+
+fn remove_snapshots(dir: &Path) {
+    for name in snapshots(dir) {
+        fs::remove_file(dir.join(name)).unwrap();
+    }
+}
+
+/// Headers `(producer id, base offset, last offset, records, base sequence)` of every batch.
+fn batch_headers(log: &PartitionLog) -> Vec<(i64, i64, i64, i32, i32)> {
+    use runnel_protocol::record_batch::BatchIter;
+    let mut out = Vec::new();
+    let mut at = log.log_start_offset().0;
+    let end = log.log_end_offset().0;
+    while at < end {
+        let read = log.read(at, 1 << 20, end, true).unwrap();
+        if read.records.is_empty() {
+            break;
+        }
+        for item in BatchIter::new(&read.records) {
+            let (h, _) = item.unwrap();
+            out.push((
+                h.producer_id,
+                h.base_offset,
+                h.last_offset(),
+                h.records_count,
+                h.base_sequence,
+            ));
+        }
+        at = read.next_offset_hint;
+    }
+    out
+}
+
+/// Kafka's cleaner keeps the batch holding an active producer's last sequence, emptied
+/// (`BatchRetention.RETAIN_EMPTY`), so producer state rebuilt from the log (a replica, or a
+/// restart without snapshots) still recognises the producer's retries.
+#[test]
+fn cleaner_keeps_an_emptied_batch_with_an_active_producers_last_sequence() {
+    use common::{idempotent_kv_batch, kv_batch};
+    let dir = tempfile::tempdir().unwrap();
+    let config = compacted_config();
+    let mut log = open(dir.path(), &config);
+    let kv = [("k0", "a"), ("k1", "a"), ("k2", "a")];
+    log.append_as_leader(&idempotent_kv_batch(7, 0, 0, &kv, NOW), E, NOW)
+        .unwrap();
+    for key in ["k0", "k1", "k2", "f0", "f1", "f2", "f3"] {
+        let batch = kv_batch(
+            &[(Some(key), Some("b"))],
+            NOW,
+            kafka_protocol::records::Compression::None,
+        );
+        log.append_as_leader(&batch, E, NOW).unwrap();
+    }
+    log.roll(NOW).unwrap();
+    clean(&mut log, NOW).expect("dirty");
+    let producer_batches: Vec<_> = batch_headers(&log)
+        .into_iter()
+        .filter(|h| h.0 == 7)
+        .collect();
+    assert_eq!(
+        producer_batches,
+        vec![(7, 0, 2, 0, 0)],
+        "an empty batch stays"
+    );
+    // A second pass keeps it too.
+    log.append_as_leader(
+        &kv_batch(
+            &[(Some("f9"), Some("c"))],
+            NOW,
+            kafka_protocol::records::Compression::None,
+        ),
+        E,
+        NOW,
+    )
+    .unwrap();
+    log.roll(NOW).unwrap();
+    clean(&mut log, NOW + 5_000).expect("dirty");
+    assert!(batch_headers(&log).contains(&(7, 0, 2, 0, 0)));
+
+    drop(log);
+    remove_snapshots(dir.path());
+    let mut log = open(dir.path(), &config);
+    expect_duplicate(&mut log, 7, 0, 0, 3, (0, 2));
+    assert!(matches!(
+        log.append_as_leader(&producer_batch(7, 0, 5, 1, false, NOW), E, NOW),
+        Err(AppendError::OutOfOrderSequence { .. })
+    ));
+}
+
+/// When a producer's last write is a marker (its epoch was bumped by an abort), Kafka's
+/// cleaner keeps that marker as an empty control batch (`isBatchLastRecordOfProducer`) instead
+/// of removing it after its delete horizon.
+#[test]
+fn cleaner_keeps_an_emptied_marker_that_is_a_producers_last_write() {
+    use common::{kv_batch, txn_kv_batch};
+    let dir = tempfile::tempdir().unwrap();
+    let config = compacted_config();
+    let mut log = open(dir.path(), &config);
+    let fill = |log: &mut PartitionLog, from: usize| {
+        for i in from..from + 4 {
+            let key = format!("f{i}");
+            let batch = kv_batch(
+                &[(Some(&key), Some("x"))],
+                NOW,
+                kafka_protocol::records::Compression::None,
+            );
+            log.append_as_leader(&batch, E, NOW).unwrap();
+        }
+        log.roll(NOW).unwrap();
+    };
+    log.append_as_leader(&txn_kv_batch(8, 0, &[("t", "aborted")], NOW), E, NOW)
+        .unwrap();
+    // The coordinator aborts with a bumped epoch (as after a transaction timeout).
+    let abort_at = log
+        .append_control(8, 1, false, 0, E, NOW)
+        .unwrap()
+        .base_offset
+        .value();
+    fill(&mut log, 0);
+    // Pass 1 removes the aborted data, pass 2 gives the empty marker its horizon, pass 3
+    // (after delete.retention.ms) would remove it.
+    clean(&mut log, NOW).expect("dirty");
+    fill(&mut log, 10);
+    clean(&mut log, NOW + 1).expect("dirty");
+    fill(&mut log, 20);
+    clean(&mut log, NOW + 10_000).expect("dirty");
+    let headers = batch_headers(&log);
+    assert!(
+        headers
+            .iter()
+            .any(|h| h.0 == 8 && h.1 == abort_at && h.3 == 0),
+        "the producer's last marker stays, emptied: {headers:?}"
+    );
+    assert!(!headers.iter().any(|h| h.0 == 8 && h.1 != abort_at));
+
+    // The empty marker is skipped by a replay from the log (as Kafka's is) and reads fine.
+    drop(log);
+    remove_snapshots(dir.path());
+    let log = open(dir.path(), &config);
+    assert_eq!(batch_headers(&log), headers);
     assert_eq!(log.first_unstable_offset(), None);
 }

@@ -19,7 +19,10 @@
 //! Tombstones (null values) follow KIP-534: the first pass that keeps one stores a delete
 //! horizon (`now + delete.retention.ms`) in its batch; a pass after the horizon drops it.
 //! Records without a key are dropped (the append path refuses them on compacted topics).
-//! Control batches are kept as they are.
+//! Control batches are kept as they are. A batch holding an active producer's last write (its
+//! last data batch, or its last marker when it wrote no data since) is never removed: when
+//! nothing of it survives it stays as an empty batch with the same offsets and producer fields
+//! (Kafka's `RETAIN_EMPTY`), so producer state rebuilt from the log keeps its last sequence.
 //!
 //! Crash safety (Kafka's swap protocol): the `.cleaned` files are complete and fsynced before
 //! `<base>.log.cleaned` is renamed to `<base>.log.swap`, which is the commit point. On open,
@@ -87,6 +90,27 @@ pub struct CleanPlan {
     map_limit_bytes: usize,
     /// Aborted transactions overlapping the planned range.
     aborted: Vec<AbortedTxn>,
+    /// Per producer id the partition remembers: where its last write is.
+    last_records: HashMap<i64, LastRecord>,
+}
+
+/// Kafka's `LastRecord` of an active producer: the batch holding its last sequence (or, when
+/// its last write was a marker, that marker) survives cleaning, emptied if need be, so
+/// producer state rebuilt from the log still knows the producer's sequence and epoch.
+#[derive(Debug, Clone, Copy)]
+struct LastRecord {
+    last_data_offset: Option<i64>,
+    epoch: i16,
+}
+
+impl LastRecord {
+    /// Kafka's `isBatchLastRecordOfProducer`.
+    fn holds(&self, header: &BatchHeader) -> bool {
+        match self.last_data_offset {
+            Some(offset) => header.last_offset() == offset,
+            None => header.is_control() && header.producer_epoch == self.epoch,
+        }
+    }
 }
 
 /// One rewritten group of segments, waiting in `.cleaned` files.
@@ -142,7 +166,6 @@ impl PartitionLog {
         let bases: Vec<Offset> = self.sealed.keys().copied().collect();
         let mut sources = Vec::new();
         let (mut clean_bytes, mut dirty_bytes) = (0u64, 0u64);
-        let mut first_dirty_ts = None;
         let lag_ms = self.config.min_compaction_lag_ms.max(0);
         // Open transactions are undecided: nothing from their first offset on is cleaned.
         let first_unstable = self.first_unstable_offset();
@@ -163,9 +186,6 @@ impl PartitionLog {
             }
             if dirty {
                 dirty_bytes += segment.size_bytes;
-                if first_dirty_ts.is_none() {
-                    first_dirty_ts = Some(first_batch_timestamp(segment));
-                }
             } else {
                 clean_bytes += segment.size_bytes;
             }
@@ -180,16 +200,27 @@ impl PartitionLog {
             return None;
         }
         let ratio = dirty_bytes as f64 / (clean_bytes + dirty_bytes) as f64;
-        let overdue = first_dirty_ts
-            .flatten()
-            .is_some_and(|ts| now_ms.saturating_sub(ts) >= self.config.max_compaction_lag_ms);
+        let overdue = self.compaction_overdue(first_dirty, now_ms);
         if !overdue && ratio <= self.config.min_cleanable_dirty_ratio {
             return None;
         }
         let range_end = sources.last().map_or(first_dirty, |s| s.end);
         let aborted = self.aborted_transactions(sources[0].base, range_end);
+        let last_records = self
+            .producers
+            .producers
+            .values()
+            .map(|e| {
+                let last = LastRecord {
+                    last_data_offset: e.batches.back().map(|b| b.last_offset.value()),
+                    epoch: e.epoch,
+                };
+                (e.producer_id, last)
+            })
+            .collect();
         Some(CleanPlan {
             aborted,
+            last_records,
             dir: self.dir.clone(),
             sources,
             first_dirty,
@@ -198,6 +229,32 @@ impl PartitionLog {
             index_interval_bytes: self.config.index_interval_bytes,
             map_limit_bytes: DEFAULT_MAP_BYTES,
         })
+    }
+}
+
+impl PartitionLog {
+    /// Kafka's `maxCompactionDelay > 0`: the earliest first-batch timestamp of the dirty
+    /// sealed segments (those without a positive one ignored) is older than
+    /// `now - max.compaction.lag.ms`.
+    fn compaction_overdue(&self, first_dirty: Offset, now_ms: i64) -> bool {
+        if self.config.max_compaction_lag_ms == i64::MAX {
+            return false;
+        }
+        let clean_until = now_ms.saturating_sub(self.config.max_compaction_lag_ms.max(0));
+        let ends = self
+            .sealed
+            .keys()
+            .skip(1)
+            .copied()
+            .chain(std::iter::once(self.active.base_offset));
+        self.sealed
+            .values()
+            .zip(ends)
+            .filter(|(_, end)| *end > first_dirty)
+            .filter_map(|(segment, _)| first_batch_timestamp(segment))
+            .filter(|&ts| ts > 0)
+            .min()
+            .is_some_and(|earliest| earliest < clean_until)
     }
 }
 
@@ -255,6 +312,11 @@ impl CleanPlan {
                 stats.segments_read += 1;
                 stats.bytes_read += source.size_bytes;
                 for_each_batch(&source.log, source.size_bytes, |header, bytes| {
+                    let retain_empty = header.producer_id >= 0
+                        && self
+                            .last_records
+                            .get(&header.producer_id)
+                            .is_some_and(|last| last.holds(header));
                     let kept = clean_batch(
                         header,
                         bytes,
@@ -262,6 +324,7 @@ impl CleanPlan {
                         &mut txns,
                         now_ms,
                         self.delete_retention_ms,
+                        retain_empty,
                     )
                     .map_err(|e| {
                         io::Error::new(
@@ -380,8 +443,33 @@ struct BatchResult {
     aborted: Option<AbortedTxn>,
 }
 
+/// What is left of a batch nothing of which survives: an empty batch when it holds its
+/// producer's last write (`retain_empty`, Kafka's `RETAIN_EMPTY`), otherwise nothing.
+fn emptied(
+    header: &BatchHeader,
+    retain_empty: bool,
+) -> Result<Kept, runnel_protocol::record_batch::BatchError> {
+    if !retain_empty {
+        return Ok(Kept::Nothing);
+    }
+    if header.records_count == 0 {
+        return Ok(Kept::All);
+    }
+    // Kafka's `writeEmptyHeader`: no records, no codec, both timestamps the batch's max
+    // timestamp; offsets, producer fields and the control and transactional flags stay.
+    let builder = BatchBuilder::new(
+        *header,
+        runnel_protocol::record_batch::Compression::None,
+        header.max_timestamp,
+    );
+    Ok(Kept::Rewritten(
+        builder.finish(header.last_offset_delta, header.max_timestamp)?,
+    ))
+}
+
 /// Decides what of one batch survives: the latest record per key, tombstones until their
-/// delete horizon, nothing of aborted transactions; markers as `clean_marker` decides.
+/// delete horizon, nothing of aborted transactions; markers as `clean_marker` decides. A
+/// batch holding its producer's last write (`retain_empty`) stays, emptied if need be.
 fn clean_batch(
     header: &BatchHeader,
     bytes: &[u8],
@@ -389,14 +477,28 @@ fn clean_batch(
     txns: &mut TxnTracker,
     now_ms: i64,
     delete_retention_ms: i64,
+    retain_empty: bool,
 ) -> Result<BatchResult, runnel_protocol::record_batch::BatchError> {
     if header.is_control() {
-        return clean_marker(header, bytes, txns, now_ms, delete_retention_ms);
+        if header.records_count == 0 {
+            // A marker emptied by an earlier pass.
+            return Ok(BatchResult {
+                output: emptied(header, retain_empty)?,
+                records_read: 0,
+                records_removed: 0,
+                aborted: None,
+            });
+        }
+        let mut result = clean_marker(header, bytes, txns, now_ms, delete_retention_ms)?;
+        if matches!(result.output, Kept::Nothing) {
+            result.output = emptied(header, retain_empty)?;
+        }
+        return Ok(result);
     }
     if txns.is_aborted_data(header) {
         let count = u32::try_from(header.records_count).unwrap_or(0);
         return Ok(BatchResult {
-            output: Kept::Nothing,
+            output: emptied(header, retain_empty)?,
             records_read: count,
             records_removed: count,
             aborted: None,
@@ -425,7 +527,7 @@ fn clean_batch(
     let records_removed = (records.len() - retained.len()) as u32;
     let needs_horizon = has_tombstone && horizon.is_none();
     let output = if retained.is_empty() {
-        Kept::Nothing
+        emptied(header, retain_empty)?
     } else if records_removed == 0 && !needs_horizon {
         Kept::All
     } else {

@@ -178,3 +178,39 @@ pub fn txn_kv_batch(
     RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
     buf.to_vec()
 }
+
+/// A batch of an idempotent (non-transactional) producer with explicit key/value pairs.
+pub fn idempotent_kv_batch(
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    entries: &[(&str, &str)],
+    ts: i64,
+) -> Vec<u8> {
+    let records: Vec<Record> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: base_sequence + i as i32,
+            timestamp: ts,
+            key: Some(Bytes::from(k.to_string())),
+            value: Some(Bytes::from(v.to_string())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+    buf.to_vec()
+}
