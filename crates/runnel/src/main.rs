@@ -3,7 +3,7 @@
 mod cli;
 mod server_command;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 const EXAMPLES: &str = "Examples:
   runnel server                                   # a broker on 127.0.0.1:9092
@@ -24,6 +24,19 @@ The client commands reach the cluster through --brokers or RUNNEL_BROKERS (defau
     after_help = EXAMPLES
 )]
 struct Cli {
+    /// `--brokers` and `--timeout-ms` may also come before the command
+    /// (`runnel --brokers HOST:PORT topic list`, as with kcat or rpk). The client commands
+    /// define and document them; clap hands a value given here down to the command's own flag.
+    #[arg(
+        long,
+        short = 'b',
+        global = true,
+        hide = true,
+        value_name = "HOST:PORT,..."
+    )]
+    brokers: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "MS")]
+    timeout_ms: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,6 +68,16 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Server(_))
+        && (cli.brokers.is_some() || cli.timeout_ms.is_some())
+    {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--brokers and --timeout-ms are for the client commands, not for `runnel server` (see --listen)",
+            )
+            .exit();
+    }
     match cli.command {
         Command::Server(args) => server_command::run(args),
         Command::Topic(args) => cli::topic(args),

@@ -157,9 +157,33 @@ pub fn describe_code(code: RDKafkaErrorCode) -> String {
         E::AllBrokersDown => "all brokers are down",
         E::BrokerTransportFailure => "the connection to the broker failed",
         E::UnsupportedVersion => "the broker does not support this request",
-        _ => return format!("{code}"),
+        E::InvalidTopic => {
+            "invalid topic name (use 1 to 249 of the characters a-z A-Z 0-9 . _ -, not '.' or '..')"
+        }
+        E::MessageSizeTooLarge => "the record is too large (see max.message.bytes)",
+        _ => return code_text(code),
     };
     text.to_string()
+}
+
+/// librdkafka's description of a code without the Rust variant name that `RDKafkaErrorCode`'s
+/// `Display` puts first: "InvalidRecord (Broker: Broker failed to validate record)" becomes
+/// "broker failed to validate record".
+fn code_text(code: RDKafkaErrorCode) -> String {
+    let shown = code.to_string();
+    let text = shown
+        .split_once(" (")
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or(&shown);
+    let text = ["Broker: ", "Local: "]
+        .iter()
+        .find_map(|prefix| text.strip_prefix(prefix))
+        .unwrap_or(text);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => shown,
+    }
 }
 
 /// Parses `KEY=VALUE` (the value may contain `=`).
@@ -170,38 +194,72 @@ pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Parses a point in time: milliseconds since the epoch, or an ISO-8601 UTC date-time
-/// `YYYY-MM-DDTHH:MM[:SS[.mmm]][Z]` (as kafka-consumer-groups' `--to-datetime`, in UTC).
+/// Parses a point in time: milliseconds since the epoch, or an ISO-8601 date-time
+/// `YYYY-MM-DDTHH:MM[:SS[.mmm]]` in UTC, optionally followed by `Z` or a UTC offset such as
+/// `+02:00`, `-0500` or `+01` (as kafka-consumer-groups' `--to-datetime`).
 pub fn parse_timestamp(s: &str) -> Result<i64, String> {
     if let Ok(ms) = s.parse::<i64>() {
         return Ok(ms);
     }
     parse_datetime(s).ok_or_else(|| {
-        format!("expected milliseconds since the epoch or YYYY-MM-DDTHH:MM:SS[.mmm], got '{s}'")
+        format!("expected milliseconds since the epoch or YYYY-MM-DDTHH:MM:SS[.mmm][Z|+HH:MM], got '{s}'")
     })
 }
 
 fn parse_datetime(s: &str) -> Option<i64> {
-    let s = s.strip_suffix('Z').unwrap_or(s);
-    let (date, time) = s.split_once(['T', ' '])?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
+    let (date, rest) = s.split_once(['T', ' '])?;
+    let (time, offset_minutes) = split_zone(rest)?;
+    let mut d = date.split('-');
+    let (year, month, day) = (digits(d.next()?)?, digits(d.next()?)?, digits(d.next()?)?);
     let (hms, millis) = match time.split_once('.') {
-        Some((hms, frac)) => (hms, format!("{frac:0<3}").get(..3)?.parse::<i64>().ok()?),
+        Some((hms, frac)) => {
+            digits(frac)?;
+            (hms, format!("{frac:0<3}")[..3].parse::<i64>().ok()?)
+        }
         None => (time, 0),
     };
-    let mut t = hms.split(':').map(|p| p.parse::<i64>().ok());
-    let (hour, minute) = (t.next()??, t.next()??);
-    let second = t.next().flatten().unwrap_or(0);
-    let valid = (1..=12).contains(&month)
+    let mut t = hms.split(':');
+    let (hour, minute) = (digits(t.next()?)?, digits(t.next()?)?);
+    let second = t.next().map_or(Some(0), digits)?;
+    let valid = d.next().is_none()
+        && t.next().is_none()
+        && (1..=12).contains(&month)
         && (1..=31).contains(&day)
         && hour < 24
         && minute < 60
         && second < 61;
     valid.then(|| {
         let days = days_from_civil(year, month, day);
-        ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis
+        ((days * 24 + hour) * 60 + minute - offset_minutes) * 60_000 + second * 1000 + millis
     })
+}
+
+/// Splits a trailing `Z` or UTC offset (`+HH:MM`, `+HHMM`, `+HH`, or with `-`) off a time of
+/// day; returns the time and the offset in minutes (0 when there is none).
+fn split_zone(time: &str) -> Option<(&str, i64)> {
+    if let Some(time) = time.strip_suffix(['Z', 'z']) {
+        return Some((time, 0));
+    }
+    let Some(at) = time.rfind(['+', '-']) else {
+        return Some((time, 0));
+    };
+    let (time, zone) = time.split_at(at);
+    let sign = if zone.starts_with('-') { -1 } else { 1 };
+    let zone = &zone[1..];
+    let (hours, minutes) = match zone.len() {
+        2 => (zone, "00"),
+        4 => zone.split_at(2),
+        5 if zone.as_bytes()[2] == b':' => (&zone[..2], &zone[3..]),
+        _ => return None,
+    };
+    let (hours, minutes) = (digits(hours)?, digits(minutes)?);
+    (hours < 24 && minutes < 60).then_some((time, sign * (hours * 60 + minutes)))
+}
+
+/// A non-empty run of ASCII digits as a number.
+fn digits(s: &str) -> Option<i64> {
+    let all_digits = !s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit());
+    all_digits.then(|| s.parse().ok()).flatten()
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -234,6 +292,28 @@ mod tests {
         assert_eq!(parse_timestamp("2000-02-29T00:00"), Ok(951_782_400_000));
         assert!(parse_timestamp("yesterday").is_err());
         assert!(parse_timestamp("2023-13-01T00:00").is_err());
+    }
+
+    #[test]
+    fn timestamps_honour_utc_offsets_and_reject_trailing_text() {
+        let utc = Ok(1_700_000_000_000);
+        assert_eq!(parse_timestamp("2023-11-15T00:13:20+02:00"), utc);
+        assert_eq!(parse_timestamp("2023-11-15T00:13:20.000+0200"), utc);
+        assert_eq!(parse_timestamp("2023-11-14T17:13:20-05"), utc);
+        assert_eq!(parse_timestamp("2023-11-14T22:13:20z"), utc);
+        assert_eq!(parse_timestamp("2023-11-14 22:13:20"), utc);
+        for bad in [
+            "2023-11-14T22:13:20garbage",
+            "2023-11-14T22:13:20+2",
+            "2023-11-14T22:13:20+02:00:00",
+            "2023-11-14T22:13:20.5x",
+            "2023-11-14T22:13:20:07",
+            "2023-11-14-01T22:13",
+            "2023-11-14T22:",
+            "2023-11-14",
+        ] {
+            assert!(parse_timestamp(bad).is_err(), "{bad} should be rejected");
+        }
     }
 
     #[test]

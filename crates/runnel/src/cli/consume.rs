@@ -63,7 +63,8 @@ pub struct ConsumeArgs {
     conn: ConnArgs,
     /// Topic to read.
     topic: String,
-    /// Start position: beginning, end, an OFFSET, @TIMESTAMP (ms or YYYY-MM-DDTHH:MM:SS, UTC),
+    /// Start position: beginning, end, an OFFSET, @TIMESTAMP (ms, or YYYY-MM-DDTHH:MM:SS in UTC
+    /// or with a Z / +HH:MM offset),
     /// or -N for the last N records of each partition. Default: end, or the group's committed
     /// offsets with --group.
     #[arg(long, short = 'o', allow_hyphen_values = true, value_parser = parse_start, value_name = "POSITION")]
@@ -72,7 +73,7 @@ pub struct ConsumeArgs {
     #[arg(long, short = 'p', value_parser = clap::value_parser!(i32).range(0..), conflicts_with = "group")]
     partition: Option<i32>,
     /// Consume as a member of this group and commit the printed offsets on exit.
-    #[arg(long, short = 'g')]
+    #[arg(long, short = 'g', value_parser = clap::builder::NonEmptyStringValueParser::new())]
     group: Option<String>,
     /// Stop after this many records.
     #[arg(long, short = 'c', value_parser = clap::value_parser!(u64).range(1..))]
@@ -183,10 +184,13 @@ fn assign(args: &ConsumeArgs, consumer: &BaseConsumer, partitions: &[i32]) -> an
     consumer.assign(&tpl).context("cannot assign partitions")
 }
 
-/// Set on SIGINT so the loop can stop cleanly (and, with a group, commit).
+/// Set on SIGINT or SIGTERM (`kill`, `timeout`, a service manager) so the loop can stop cleanly
+/// (and, with a group, commit what it printed and leave the group), as Kafka's tools do.
 fn interrupted_flag() -> Arc<AtomicBool> {
+    use tokio::signal::unix::{signal, SignalKind};
     let flag = Arc::new(AtomicBool::new(false));
     let set = Arc::clone(&flag);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -194,10 +198,22 @@ fn interrupted_flag() -> Arc<AtomicBool> {
         else {
             return;
         };
-        if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
+        rt.block_on(async move {
+            let terminate = signal(SignalKind::terminate());
+            let interrupt = signal(SignalKind::interrupt());
+            ready_tx.send(()).ok();
+            let (Ok(mut terminate), Ok(mut interrupt)) = (terminate, interrupt) else {
+                return;
+            };
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
             set.store(true, Ordering::SeqCst);
-        }
+        });
     });
+    // The handlers are in place before the first record is printed.
+    ready_rx.recv().ok();
     flag
 }
 

@@ -50,6 +50,7 @@ enum GroupCommand {
   runnel group describe billing
   runnel group describe billing --json | jq '[.offsets[].lag] | add'")]
     Describe {
+        #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
         group: String,
         /// Print JSON instead of tables.
         #[arg(long)]
@@ -60,7 +61,7 @@ enum GroupCommand {
   runnel group delete billing
   runnel group delete billing audit")]
     Delete {
-        #[arg(required = true)]
+        #[arg(required = true, value_parser = clap::builder::NonEmptyStringValueParser::new())]
         groups: Vec<String>,
     },
     /// Move an inactive group's committed offsets.

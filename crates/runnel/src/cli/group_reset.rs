@@ -25,6 +25,7 @@ The group must have no active members. Partitions are given as TOPIC or TOPIC:P,
 #[command(group = ArgGroup::new("scope").required(true).args(["topics", "all_topics"]))]
 #[command(group = ArgGroup::new("target").required(true).args(["to_earliest", "to_latest", "to_offset", "to_datetime", "shift_by"]))]
 pub struct ResetArgs {
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
     group: String,
     /// A topic, or TOPIC:P,P to pick partitions; repeatable.
     #[arg(long = "topic", value_name = "TOPIC[:P,...]", value_parser = parse_topic_spec)]
@@ -41,7 +42,8 @@ pub struct ResetArgs {
     /// To this offset (kept within the log's start and end).
     #[arg(long, value_name = "OFFSET")]
     to_offset: Option<i64>,
-    /// To the first record at or after this time (ms, or YYYY-MM-DDTHH:MM:SS in UTC).
+    /// To the first record at or after this time (ms, or YYYY-MM-DDTHH:MM:SS in UTC or with a
+    /// Z / +HH:MM offset).
     #[arg(long, value_name = "TIME", value_parser = parse_timestamp)]
     to_datetime: Option<i64>,
     /// Move the committed offset by N (negative: back); kept within the log.

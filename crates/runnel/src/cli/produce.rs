@@ -38,7 +38,7 @@ pub struct ProduceArgs {
     #[arg(long, short = 'f', value_name = "FILE")]
     file: Option<PathBuf>,
     /// Split each line at the first SEP into key and value.
-    #[arg(long, short = 'K', value_name = "SEP")]
+    #[arg(long, short = 'K', value_name = "SEP", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     key_separator: Option<String>,
     /// A header added to every record; repeatable.
     #[arg(long = "header", short = 'H', value_name = "KEY=VALUE", value_parser = parse_key_value)]

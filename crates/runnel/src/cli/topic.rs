@@ -374,7 +374,21 @@ async fn alter_config(
     set: &[(String, String)],
     delete: &[String],
 ) -> anyhow::Result<()> {
-    let mut overrides = topic_overrides(conn, admin, name).await?;
+    let configs = topic_configs(conn, admin, name).await?;
+    // As kafka-configs: removing a config the topic does not have (a typo) is an error, not a
+    // silent success.
+    let unknown: Vec<&str> = delete
+        .iter()
+        .filter(|key| !configs.iter().any(|e| &e.name == *key))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        bail!(
+            "cannot alter the configs of topic '{name}': unknown config {}",
+            unknown.join(", ")
+        );
+    }
+    let mut overrides = overrides_of(configs);
     for key in delete {
         overrides.remove(key);
     }
@@ -416,12 +430,15 @@ async fn topic_overrides(
     admin: &Admin,
     name: &str,
 ) -> anyhow::Result<BTreeMap<String, String>> {
-    Ok(topic_configs(conn, admin, name)
-        .await?
+    Ok(overrides_of(topic_configs(conn, admin, name).await?))
+}
+
+fn overrides_of(configs: Vec<ConfigEntry>) -> BTreeMap<String, String> {
+    configs
         .into_iter()
         .filter(|e| e.source == ConfigSource::DynamicTopic)
         .filter_map(|e| Some((e.name, e.value?)))
-        .collect())
+        .collect()
 }
 
 async fn add_partitions(
