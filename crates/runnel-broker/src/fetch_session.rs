@@ -30,6 +30,9 @@ pub struct FetchTarget {
     /// KIP-320 (v9+, -1 = no check). Kept in the session, so the partitions an incremental
     /// fetch does not name are checked against the epoch the client last sent, as in Kafka.
     pub current_leader_epoch: i32,
+    /// v12+ (KIP-320): the epoch of the last record the client fetched, -1 when unknown or
+    /// older versions. Checked against the epoch cache for a diverging log.
+    pub last_fetched_epoch: i32,
 }
 
 /// What a partition's response said, to tell whether an incremental response must include it.
@@ -234,6 +237,7 @@ mod tests {
             fetch_offset: offset,
             partition_max_bytes: 1024,
             current_leader_epoch: -1,
+            last_fetched_epoch: -1,
         }
     }
 

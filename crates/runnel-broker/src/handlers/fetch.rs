@@ -9,11 +9,11 @@ use bytes::Bytes;
 use futures::future::select_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use runnel_log::{Offset, ReadError};
+use runnel_log::{LeaderEpoch, Offset, ReadError};
 use runnel_protocol::record_batch::BatchIter;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -22,11 +22,14 @@ use super::offset_for_leader_epoch::check_current_leader_epoch;
 use super::{HandlerError, RequestContext};
 use crate::broker::{now_ms, Broker};
 use crate::fetch_session::{FetchTarget, PartitionReport, SessionMode, SessionRequest};
-use crate::partition::{Isolation, PartitionError};
+use crate::partition::{Isolation, Partition, PartitionError};
 
 /// The result of reading one partition.
 struct PartitionRead {
     error: Option<ResponseError>,
+    /// v12+ (KIP-320/KIP-595): where the fetcher's log diverged from ours, as
+    /// (epoch, end offset); the response then carries no records.
+    diverging: Option<(i32, i64)>,
     aborted: Vec<runnel_log::AbortedTxn>,
     records: Bytes,
     report: PartitionReport,
@@ -50,22 +53,32 @@ pub async fn handle(ctx: &RequestContext<'_>, body: Bytes) -> Result<Option<Byte
     let deadline = Instant::now() + max_wait;
     let max_bytes = request.max_bytes.max(0) as usize;
     let min_bytes = request.min_bytes.max(0) as usize;
+    let read = |targets: &[FetchTarget]| read_all(broker, targets, isolation, max_bytes);
     let reads = loop {
         let watchers = subscribe_all(broker, &targets);
-        let reads = read_all(broker, &targets, isolation, max_bytes);
+        let reads = read(&targets);
         let bytes: usize = reads.iter().map(|r| r.records.len()).sum();
-        let any_error = reads.iter().any(|r| r.error.is_some());
-        if bytes >= min_bytes || any_error || Instant::now() >= deadline || watchers.is_empty() {
+        // As Kafka's `ReplicaManager.fetchMessages`: errors and diverging epochs are answered
+        // at once.
+        let must_answer = reads
+            .iter()
+            .any(|r| r.error.is_some() || r.diverging.is_some());
+        if bytes >= min_bytes || must_answer || Instant::now() >= deadline || watchers.is_empty() {
             break reads;
         }
         if !wait_for_append(watchers, deadline, broker.shutdown_signal()).await {
-            break read_all(broker, &targets, isolation, max_bytes);
+            break read(&targets);
         }
     };
+    // Partitions with data, an error or a diverging epoch are always in an incremental
+    // response (Kafka's `CachedPartition.maybeUpdateResponseData`).
     let reports: Vec<_> = targets
         .iter()
         .zip(&reads)
-        .map(|(t, r)| (t, r.report, !r.records.is_empty() || r.error.is_some()))
+        .map(|(t, r)| {
+            let must = !r.records.is_empty() || r.error.is_some() || r.diverging.is_some();
+            (t, r.report, must)
+        })
         .collect();
     let include = broker.fetch_sessions.finish(mode, &reports);
     record_metrics(broker, &targets, &reads);
@@ -101,6 +114,7 @@ fn session_request(request: &FetchRequest) -> SessionRequest {
                 fetch_offset: p.fetch_offset,
                 partition_max_bytes: p.partition_max_bytes,
                 current_leader_epoch: p.current_leader_epoch,
+                last_fetched_epoch: p.last_fetched_epoch,
             })
         })
         .collect();
@@ -197,9 +211,18 @@ fn read_partition(
     if let Err(error) = check_current_leader_epoch(&partition, target.current_leader_epoch) {
         return error_read(error, None);
     }
+    // -1: not sent (before v12) or nothing fetched yet.
+    if target.last_fetched_epoch >= 0 {
+        match diverging_epoch(&partition, target.fetch_offset, target.last_fetched_epoch) {
+            Ok(None) => {}
+            Ok(Some(read)) => return read,
+            Err(error) => return error_read(error, offsets_report(&partition)),
+        }
+    }
     match partition.read(Offset(target.fetch_offset), limit, isolation, min_one_batch) {
         Ok(fetched) => PartitionRead {
             error: None,
+            diverging: None,
             aborted: fetched.aborted,
             records: fetched.records,
             report: PartitionReport {
@@ -209,11 +232,7 @@ fn read_partition(
             },
         },
         Err(error) => {
-            let report = partition.offsets().ok().map(|o| PartitionReport {
-                high_watermark: o.high_watermark.0.value(),
-                last_stable_offset: o.last_stable.0.value(),
-                log_start_offset: o.log_start.0.value(),
-            });
+            let report = offsets_report(&partition);
             let code = match &error {
                 PartitionError::Read(ReadError::OffsetOutOfRange { .. }) => {
                     ResponseError::OffsetOutOfRange
@@ -229,6 +248,45 @@ fn read_partition(
     }
 }
 
+fn offsets_report(partition: &Partition) -> Option<PartitionReport> {
+    partition.offsets().ok().map(|o| PartitionReport {
+        high_watermark: o.high_watermark.0.value(),
+        last_stable_offset: o.last_stable.0.value(),
+        log_start_offset: o.log_start.0.value(),
+    })
+}
+
+/// Kafka's `Partition.readRecords` check of a v12+ fetch's last fetched epoch against the
+/// epoch cache: no end offset for that epoch, or a fetch offset below the log start, is
+/// OFFSET_OUT_OF_RANGE; an end offset of an older epoch, or one below the fetch offset, is a
+/// diverging epoch (answered with no records, so the fetcher truncates); otherwise `None`.
+fn diverging_epoch(
+    partition: &Partition,
+    fetch_offset: i64,
+    last_fetched_epoch: i32,
+) -> Result<Option<PartitionRead>, ResponseError> {
+    let end = match partition.end_offset_for_epoch(LeaderEpoch(last_fetched_epoch)) {
+        Ok(Some((epoch, offset))) => (epoch.0, offset.value()),
+        Ok(None) => return Err(ResponseError::OffsetOutOfRange),
+        Err(PartitionError::Deleted) => return Err(ResponseError::UnknownTopicOrPartition),
+        Err(_) => return Err(ResponseError::KafkaStorageError),
+    };
+    let report = offsets_report(partition).ok_or(ResponseError::UnknownTopicOrPartition)?;
+    if end.0 < 0 || end.1 < 0 || fetch_offset < report.log_start_offset {
+        return Err(ResponseError::OffsetOutOfRange);
+    }
+    if end.0 < last_fetched_epoch || end.1 < fetch_offset {
+        return Ok(Some(PartitionRead {
+            error: None,
+            diverging: Some(end),
+            aborted: Vec::new(),
+            records: Bytes::new(),
+            report,
+        }));
+    }
+    Ok(None)
+}
+
 /// A failed partition read; offsets are -1 when the partition is unknown.
 fn error_read(error: ResponseError, report: Option<PartitionReport>) -> PartitionRead {
     let unknown = PartitionReport {
@@ -238,6 +296,7 @@ fn error_read(error: ResponseError, report: Option<PartitionReport>) -> Partitio
     };
     PartitionRead {
         error: Some(error),
+        diverging: None,
         aborted: Vec::new(),
         records: Bytes::new(),
         report: report.unwrap_or(unknown),
@@ -267,8 +326,16 @@ fn build_response(
         if !included {
             continue;
         }
+        let diverging = read
+            .diverging
+            .map_or_else(EpochEndOffset::default, |(epoch, end)| {
+                EpochEndOffset::default()
+                    .with_epoch(epoch)
+                    .with_end_offset(end)
+            });
         let partition = PartitionData::default()
             .with_partition_index(target.partition)
+            .with_diverging_epoch(diverging)
             .with_error_code(read.error.map_or(0, |e| e.code()))
             .with_high_watermark(read.report.high_watermark)
             .with_last_stable_offset(read.report.last_stable_offset)

@@ -26,13 +26,47 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
         None => true,
         Some(topics) => topics.is_empty() && ctx.version() == 0,
     };
+    // As Kafka's `handleTopicMetadataRequest`: v10 and v11 carry topic ids but must not use
+    // them (nor null names); such a request fails as a whole with INVALID_REQUEST.
+    if !wants_all && ctx.version() < 12 {
+        let requested = request.topics.as_deref().unwrap_or_default();
+        if requested
+            .iter()
+            .any(|t| t.name.is_none() || !t.topic_id.is_nil())
+        {
+            return ctx.respond(&invalid_request(requested));
+        }
+    }
+    // v12+: once any topic is named by id, the request is served by ids alone (a set, so
+    // each id once) and names are ignored, as in Kafka.
+    let by_id: Option<Vec<uuid::Uuid>> = request
+        .topics
+        .as_deref()
+        .filter(|_| !wants_all)
+        .map(|topics| {
+            let mut ids: Vec<uuid::Uuid> = Vec::new();
+            for id in topics.iter().map(|t| t.topic_id).filter(|id| !id.is_nil()) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            ids
+        })
+        .filter(|ids| !ids.is_empty());
     let node_id = BrokerId(broker.config.node_id);
     let topic_ops = authorized_operations::reported(
         request.include_topic_authorized_operations,
         authorized_operations::TOPIC,
     );
     let allow_auto_create = ctx.version() < 4 || request.allow_auto_topic_creation;
-    let topics = if wants_all {
+    let topics = if let Some(ids) = by_id {
+        ids.into_iter()
+            .map(|id| match broker.topics.get_by_id(id) {
+                Some(topic) => describe_topic(&topic, node_id, topic_ops),
+                None => topic_error(None, id, ResponseError::UnknownTopicId),
+            })
+            .collect()
+    } else if wants_all {
         broker
             .topics
             .all()
@@ -116,6 +150,23 @@ fn describe_topic(topic: &Topic, node_id: BrokerId, topic_ops: i32) -> MetadataR
         ))
         .with_partitions(partitions)
         .with_topic_authorized_operations(topic_ops)
+}
+
+/// Kafka's `MetadataRequest.getErrorResponse` for INVALID_REQUEST: every requested topic
+/// (a null name as "") with the error, and nothing else.
+fn invalid_request(
+    requested: &[kafka_protocol::messages::metadata_request::MetadataRequestTopic],
+) -> MetadataResponse {
+    let topics = requested
+        .iter()
+        .map(|t| {
+            let name = t.name.clone().unwrap_or_default();
+            topic_error(Some(name), t.topic_id, ResponseError::InvalidRequest)
+        })
+        .collect();
+    MetadataResponse::default()
+        .with_controller_id(BrokerId(-1))
+        .with_topics(topics)
 }
 
 fn topic_error(

@@ -36,7 +36,7 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
             .map(|data| {
                 if valid_acks {
                     let id = transactional_id.as_deref();
-                    produce_partition(ctx.broker, id, topic.as_deref(), data)
+                    produce_partition(ctx.broker, (id, ctx.version()), topic.as_deref(), data)
                 } else {
                     error_response(data.index, ResponseError::InvalidRequiredAcks, None)
                 }
@@ -65,7 +65,7 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
 
 fn produce_partition(
     broker: &Broker,
-    transactional_id: Option<&str>,
+    (transactional_id, version): (Option<&str>, i16),
     topic: Result<&Topic, &ResponseError>,
     data: &PartitionProduceData,
 ) -> PartitionProduceResponse {
@@ -91,7 +91,7 @@ fn produce_partition(
     let appended = if header.is_transactional() {
         match append_transactional(
             broker,
-            transactional_id,
+            (transactional_id, version),
             &topic.name,
             partition,
             &header,
@@ -124,7 +124,7 @@ fn produce_partition(
 /// KIP-890, on by default since 3.6).
 fn append_transactional(
     broker: &Broker,
-    transactional_id: Option<&str>,
+    (transactional_id, version): (Option<&str>, i16),
     topic: &str,
     partition: &Partition,
     header: &BatchHeader,
@@ -144,20 +144,22 @@ fn append_transactional(
             || partition.has_open_transaction(producer_id).unwrap_or(false),
             || partition.append(batch, now_ms()),
         )
-        .map_err(verification_error)
+        .map_err(|error| verification_error(error, version))
 }
 
 /// Kafka's answers to a produce that fails verification (AddPartitionsToTxnManager): the
 /// coordinator being busy is retriable (NOT_ENOUGH_REPLICAS), a fenced producer is an epoch
-/// error, and a partition outside the transaction is INVALID_TXN_STATE.
-fn verification_error(error: ResponseError) -> ResponseError {
+/// error, and a partition outside the transaction is TRANSACTION_ABORTABLE from v11 on
+/// (`GENERIC_ERROR_SUPPORTED`, KIP-890) and INVALID_TXN_STATE for older clients, which do not
+/// know that error (`produceRequestVersionToTransactionSupportedOperation`).
+fn verification_error(error: ResponseError, version: i16) -> ResponseError {
     match error {
         ResponseError::ConcurrentTransactions
         | ResponseError::CoordinatorLoadInProgress
         | ResponseError::CoordinatorNotAvailable
         | ResponseError::NotCoordinator => ResponseError::NotEnoughReplicas,
         ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
-        ResponseError::TransactionAbortable => ResponseError::InvalidTxnState,
+        ResponseError::TransactionAbortable if version <= 10 => ResponseError::InvalidTxnState,
         error => error,
     }
 }
