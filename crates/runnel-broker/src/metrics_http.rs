@@ -34,12 +34,33 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener, mut stop: watch::
 }
 
 async fn answer(mut stream: TcpStream, broker: Arc<Broker>) {
-    let Ok(Some(path)) = tokio::time::timeout(READ_TIMEOUT, read_path(&mut stream)).await else {
+    let Ok(Some((method, path))) =
+        tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream)).await
+    else {
         return;
     };
-    let (status, content_type, body) = route(&path, &broker);
+    let (status, content_type, body) = if method == "GET" {
+        route(&path, &broker)
+    } else if method.is_empty() {
+        (
+            "400 Bad Request",
+            "text/plain; charset=utf-8",
+            "bad request line\n".to_string(),
+        )
+    } else {
+        (
+            "405 Method Not Allowed",
+            "text/plain; charset=utf-8",
+            "method not allowed: only GET\n".to_string(),
+        )
+    };
+    let allow = if status.starts_with("405") {
+        "Allow: GET\r\n"
+    } else {
+        ""
+    };
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
         body.len()
     );
     let _ = stream.write_all(head.as_bytes()).await;
@@ -47,8 +68,8 @@ async fn answer(mut stream: TcpStream, broker: Arc<Broker>) {
     let _ = stream.shutdown().await;
 }
 
-/// The path of a `GET` request line, reading until the end of the request head.
-async fn read_path(stream: &mut TcpStream) -> Option<String> {
+/// The method and path of the request line, reading until the end of the request head.
+async fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -61,8 +82,8 @@ async fn read_path(stream: &mut TcpStream) -> Option<String> {
     let line = head.split(|b| *b == b'\r').next()?;
     let mut parts = std::str::from_utf8(line).ok()?.split(' ');
     match (parts.next(), parts.next()) {
-        (Some("GET"), Some(path)) => Some(path.to_string()),
-        _ => Some(String::new()),
+        (Some(method), Some(path)) => Some((method.to_string(), path.to_string())),
+        _ => Some((String::new(), String::new())),
     }
 }
 
@@ -112,6 +133,10 @@ fn scrape(broker: &Broker) -> String {
         .map(|s| ((s.topic, s.partition), s.high_watermark))
         .collect();
     let lags = consumer_lags(broker.groups.committed_offsets(), &high_watermarks);
+    // Asks the live registry, so a topic created since `all()` keeps its counters.
+    broker
+        .metrics
+        .forget_deleted_topics(|topic| broker.topics.get(topic).is_some());
     broker.metrics.set_partitions(snapshots);
     broker.metrics.set_groups(broker.groups.group_count(), lags);
     broker.metrics.encode()

@@ -18,9 +18,11 @@ const FLUSH_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Accepts connections on `listener` until `shutdown` completes, then drains and flushes.
+/// `metrics_listener`, when given, serves /metrics and the health checks.
 pub async fn serve(
     broker: Arc<Broker>,
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let stop_rx = broker.shutdown_signal();
@@ -42,23 +44,19 @@ pub async fn serve(
         cleaner_backoff,
         stop_rx.clone(),
     ));
-    let metrics_http = match broker.config.metrics_listen {
-        Some(address) => {
-            let listener = TcpListener::bind(address).await.map_err(|error| {
-                std::io::Error::new(
-                    error.kind(),
-                    format!("cannot listen for metrics on {address}: {error}"),
-                )
-            })?;
+    // The HTTP port outlives the Kafka listener: during shutdown /health/ready answers 503
+    // and /health/live 200 until the logs are flushed.
+    let (metrics_stop, metrics_stop_rx) = watch::channel(false);
+    let metrics_http = metrics_listener.map(|listener| {
+        if let Ok(address) = listener.local_addr() {
             tracing::info!(%address, "metrics and health endpoints listening");
-            Some(tokio::spawn(metrics_http::serve(
-                broker.clone(),
-                listener,
-                stop_rx.clone(),
-            )))
         }
-        None => None,
-    };
+        tokio::spawn(metrics_http::serve(
+            broker.clone(),
+            listener,
+            metrics_stop_rx,
+        ))
+    });
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -93,13 +91,14 @@ pub async fn serve(
     txn_timers.await.ok();
     retention.await.ok();
     cleaner.await.ok();
-    if let Some(task) = metrics_http {
-        task.await.ok();
-    }
     let flush_broker = broker.clone();
     tokio::task::spawn_blocking(move || flush_broker.topics.flush_all())
         .await
         .ok();
+    metrics_stop.send_replace(true);
+    if let Some(task) = metrics_http {
+        task.await.ok();
+    }
     tracing::info!("shutdown complete");
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use runnel_broker::config::{BrokerConfig, ConfigSource, RawConfig};
+use runnel_broker::config::{BrokerConfig, ConfigSource, RawConfig, DEFAULT_METRICS_PORT};
 use runnel_broker::Broker;
 
 pub const EXAMPLES: &str = "Examples:
@@ -34,13 +34,9 @@ pub struct ServerArgs {
     #[arg(long = "override", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
     /// Address of the HTTP port serving /metrics, /health/live and /health/ready.
-    #[arg(
-        long,
-        value_name = "IP:PORT",
-        default_value = "127.0.0.1:9644",
-        conflicts_with = "no_metrics"
-    )]
-    metrics_listen: std::net::SocketAddr,
+    /// [default: 127.0.0.1:9644]
+    #[arg(long, value_name = "IP:PORT", conflicts_with = "no_metrics")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// Do not open the metrics and health HTTP port.
     #[arg(long)]
     no_metrics: bool,
@@ -69,7 +65,7 @@ pub fn run(args: ServerArgs) -> ExitCode {
         }
     };
     if args.check_config {
-        print_effective_config(&config);
+        print_effective_config(&config, &args);
         return ExitCode::SUCCESS;
     }
     match serve(config) {
@@ -82,14 +78,19 @@ pub fn run(args: ServerArgs) -> ExitCode {
 }
 
 /// `--check-config`: one line per key, `key=value  (source)`, sorted by key.
-fn print_effective_config(config: &BrokerConfig) {
+fn print_effective_config(config: &BrokerConfig, args: &ServerArgs) {
     println!("# configuration is valid; effective values and where they come from");
     for (key, value, source) in config.raw.entries() {
         println!("{key}={value}  ({source})");
     }
     match config.metrics_listen {
         Some(address) => {
-            println!("# metrics and health endpoints on http://{address}  (--metrics-listen)")
+            let source = if args.metrics_listen.is_some() {
+                "--metrics-listen"
+            } else {
+                "default"
+            };
+            println!("# metrics and health endpoints on http://{address}  ({source})")
         }
         None => println!("# metrics and health endpoints off  (--no-metrics)"),
     }
@@ -123,7 +124,9 @@ fn resolve_config(args: &ServerArgs) -> anyhow::Result<BrokerConfig> {
         raw.set("log.dirs", dir, ConfigSource::Flag)?;
     }
     let mut config = BrokerConfig::from_raw(&raw)?;
-    config.metrics_listen = (!args.no_metrics).then_some(args.metrics_listen);
+    let default_metrics = std::net::SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT));
+    config.metrics_listen =
+        (!args.no_metrics).then_some(args.metrics_listen.unwrap_or(default_metrics));
     Ok(config)
 }
 
@@ -136,6 +139,15 @@ fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let listen = config.listen;
         let data_dir = config.data_dir.clone();
+        // Before the data directory is opened: a taken port fails the start with one line.
+        let metrics_listener = match config.metrics_listen {
+            Some(address) => Some(
+                tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {address}"))?,
+            ),
+            None => None,
+        };
         let broker = tokio::task::spawn_blocking(move || Broker::open(config))
             .await?
             .context("cannot open the data directory")?;
@@ -149,7 +161,7 @@ fn serve(config: BrokerConfig) -> anyhow::Result<()> {
             node_id = broker.config.node_id,
             "runnel broker started"
         );
-        runnel_broker::serve(broker, listener, shutdown_signal()).await?;
+        runnel_broker::serve(broker, listener, metrics_listener, shutdown_signal()).await?;
         Ok(())
     })
 }
@@ -168,7 +180,9 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // No colour codes in log files, pipes or journald.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -53,7 +53,7 @@ impl DynamicConfig {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(config),
-            Err(source) => return Err(ConfigError::Read { path, source }),
+            Err(error) => return Err(ConfigError::Read { path, error }),
         };
         let pairs = parse_properties(&text).map_err(|error| ConfigError::Syntax {
             path: path.clone(),

@@ -63,10 +63,11 @@ pub enum ConfigError {
     UnknownKey(String),
     #[error("{0}")]
     InvalidValue(String),
-    #[error("cannot read config file {path}: {source}")]
+    /// The I/O error is part of the message, not a separate cause (printed once).
+    #[error("cannot read config file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("config file {path}: {error}")]
     Syntax {
@@ -111,9 +112,9 @@ impl RawConfig {
 
     /// Applies every assignment of a properties file.
     pub fn load_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let pairs = parse_properties(&text).map_err(|error| ConfigError::Syntax {
             path: path.to_path_buf(),
