@@ -2,7 +2,6 @@
 //! no locks beyond the label lookup); partition and group gauges are refreshed when scraped.
 //! Encoded in the OpenMetrics text format, which Prometheus reads.
 
-use std::collections::HashSet;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -64,8 +63,6 @@ pub struct Metrics {
     cleaner_last_pass_seconds: Gauge<f64, AtomicU64>,
     retention_segments_deleted: Counter,
     retention_bytes_deleted: Counter,
-    /// Topics with a series in the per-topic counters, so those of deleted topics can go.
-    topics_counted: parking_lot::RwLock<HashSet<String>>,
 }
 
 /// The partition facts a scrape reports.
@@ -101,7 +98,6 @@ impl Default for Metrics {
             cleaner_last_pass_seconds: Gauge::default(),
             retention_segments_deleted: Counter::default(),
             retention_bytes_deleted: Counter::default(),
-            topics_counted: Default::default(),
             registry: Registry::default(),
         };
         // Both outcomes are exposed from the start, so rate() sees the first pass.
@@ -221,48 +217,25 @@ fn topic_labels(topic: &str) -> Labels {
 
 impl Metrics {
     pub fn record_produce(&self, topic: &str, bytes: usize, records: u64) {
-        self.with_topic_counted(topic, |labels| {
-            self.bytes_in.get_or_create(labels).inc_by(bytes as u64);
-            self.records_in.get_or_create(labels).inc_by(records);
-        });
+        let labels = topic_labels(topic);
+        self.bytes_in.get_or_create(&labels).inc_by(bytes as u64);
+        self.records_in.get_or_create(&labels).inc_by(records);
     }
 
     pub fn record_fetch(&self, topic: &str, bytes: usize, records: u64) {
-        self.with_topic_counted(topic, |labels| {
-            self.bytes_out.get_or_create(labels).inc_by(bytes as u64);
-            self.records_out.get_or_create(labels).inc_by(records);
-        });
-    }
-
-    /// Runs `count` on the topic's labels while `forget_deleted_topics` cannot remove them.
-    fn with_topic_counted(&self, topic: &str, count: impl FnOnce(&Labels)) {
         let labels = topic_labels(topic);
-        {
-            let counted = self.topics_counted.read();
-            if counted.contains(topic) {
-                return count(&labels);
-            }
-        }
-        let mut counted = self.topics_counted.write();
-        counted.insert(topic.to_string());
-        count(&labels);
+        self.bytes_out.get_or_create(&labels).inc_by(bytes as u64);
+        self.records_out.get_or_create(&labels).inc_by(records);
     }
 
-    /// Drops the per-topic counters of topics that no longer exist (Kafka removes a deleted
-    /// topic's metrics too).
-    pub fn forget_deleted_topics(&self, exists: impl Fn(&str) -> bool) {
-        let mut counted = self.topics_counted.write();
-        counted.retain(|topic| {
-            if exists(topic) {
-                return true;
-            }
-            let labels = topic_labels(topic);
-            self.bytes_in.remove(&labels);
-            self.records_in.remove(&labels);
-            self.bytes_out.remove(&labels);
-            self.records_out.remove(&labels);
-            false
-        });
+    /// Drops a deleted topic's per-topic counters (Kafka removes a deleted topic's metrics
+    /// too), so a topic created again under the name counts from zero.
+    pub fn forget_topic(&self, topic: &str) {
+        let labels = topic_labels(topic);
+        self.bytes_in.remove(&labels);
+        self.records_in.remove(&labels);
+        self.bytes_out.remove(&labels);
+        self.records_out.remove(&labels);
     }
 
     pub fn record_request(&self, api: &'static str, elapsed: Duration) {

@@ -133,10 +133,6 @@ fn scrape(broker: &Broker) -> String {
         .map(|s| ((s.topic, s.partition), s.high_watermark))
         .collect();
     let lags = consumer_lags(broker.groups.committed_offsets(), &high_watermarks);
-    // Asks the live registry, so a topic created since `all()` keeps its counters.
-    broker
-        .metrics
-        .forget_deleted_topics(|topic| broker.topics.get(topic).is_some());
     broker.metrics.set_partitions(snapshots);
     broker.metrics.set_groups(broker.groups.group_count(), lags);
     broker.metrics.encode()

@@ -106,6 +106,7 @@ fn delete_one(broker: &Broker, name: Option<TopicName>, id: Uuid) -> DeletableTo
     match broker.topics.delete(&topic.name) {
         Ok(_) => {
             tracing::info!(topic = %topic.name, "deleted topic");
+            broker.metrics.forget_topic(&topic.name);
             result
         }
         Err(TopicError::Unknown(_)) => {
