@@ -271,20 +271,24 @@ fn diverging_epoch(
         Err(PartitionError::Deleted) => return Err(ResponseError::UnknownTopicOrPartition),
         Err(_) => return Err(ResponseError::KafkaStorageError),
     };
-    let report = offsets_report(partition).ok_or(ResponseError::UnknownTopicOrPartition)?;
-    if end.0 < 0 || end.1 < 0 || fetch_offset < report.log_start_offset {
+    if end.0 < 0 || end.1 < 0 {
         return Err(ResponseError::OffsetOutOfRange);
     }
-    if end.0 < last_fetched_epoch || end.1 < fetch_offset {
-        return Ok(Some(PartitionRead {
-            error: None,
-            diverging: Some(end),
-            aborted: Vec::new(),
-            records: Bytes::new(),
-            report,
-        }));
+    if end.0 >= last_fetched_epoch && end.1 >= fetch_offset {
+        // Not diverging: the read that follows checks the fetch offset against the log.
+        return Ok(None);
     }
-    Ok(None)
+    let report = offsets_report(partition).ok_or(ResponseError::UnknownTopicOrPartition)?;
+    if fetch_offset < report.log_start_offset {
+        return Err(ResponseError::OffsetOutOfRange);
+    }
+    Ok(Some(PartitionRead {
+        error: None,
+        diverging: Some(end),
+        aborted: Vec::new(),
+        records: Bytes::new(),
+        report,
+    }))
 }
 
 /// A failed partition read; offsets are -1 when the partition is unknown.
