@@ -20,7 +20,10 @@ use crate::topics::Topic;
 pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
     let request: ProduceRequest = ctx.decode(body)?;
     let acks = request.acks;
-    let transactional_id = request.transactional_id.as_ref().map(|id| id.0.to_string());
+    let scope = TxnScope {
+        transactional_id: request.transactional_id.as_ref().map(|id| &*id.0),
+        version: ctx.version(),
+    };
     let mut responses = Vec::with_capacity(request.topic_data.len());
     let valid_acks = (-1..=1).contains(&acks);
     for topic_data in request.topic_data {
@@ -35,8 +38,7 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
             .iter()
             .map(|data| {
                 if valid_acks {
-                    let id = transactional_id.as_deref();
-                    produce_partition(ctx.broker, (id, ctx.version()), topic.as_deref(), data)
+                    produce_partition(ctx.broker, scope, topic.as_deref(), data)
                 } else {
                     error_response(data.index, ResponseError::InvalidRequiredAcks, None)
                 }
@@ -63,9 +65,17 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
     ctx.respond(&ProduceResponse::default().with_responses(responses))
 }
 
+/// What a transactional batch is checked against: the request's transactional id, and its
+/// version (which decides the error a failed verification gets).
+#[derive(Clone, Copy)]
+struct TxnScope<'a> {
+    transactional_id: Option<&'a str>,
+    version: i16,
+}
+
 fn produce_partition(
     broker: &Broker,
-    (transactional_id, version): (Option<&str>, i16),
+    scope: TxnScope<'_>,
     topic: Result<&Topic, &ResponseError>,
     data: &PartitionProduceData,
 ) -> PartitionProduceResponse {
@@ -89,14 +99,7 @@ fn produce_partition(
         Err((error, message)) => return error_response(data.index, error, Some(message)),
     };
     let appended = if header.is_transactional() {
-        match append_transactional(
-            broker,
-            (transactional_id, version),
-            &topic.name,
-            partition,
-            &header,
-            batch,
-        ) {
+        match append_transactional(broker, scope, &topic.name, partition, &header, batch) {
             Ok(appended) => appended,
             Err(error) => return error_response(data.index, error, None),
         }
@@ -124,14 +127,16 @@ fn produce_partition(
 /// KIP-890, on by default since 3.6).
 fn append_transactional(
     broker: &Broker,
-    (transactional_id, version): (Option<&str>, i16),
+    scope: TxnScope<'_>,
     topic: &str,
     partition: &Partition,
     header: &BatchHeader,
     batch: &[u8],
 ) -> Result<Result<AppendInfo, PartitionError>, ResponseError> {
     // Kafka refuses transactional records without a transactional id at authorization.
-    let id = transactional_id.ok_or(ResponseError::TransactionalIdAuthorizationFailed)?;
+    let id = scope
+        .transactional_id
+        .ok_or(ResponseError::TransactionalIdAuthorizationFailed)?;
     let producer_id = header.producer_id;
     broker
         .txns
@@ -144,7 +149,7 @@ fn append_transactional(
             || partition.has_open_transaction(producer_id).unwrap_or(false),
             || partition.append(batch, now_ms()),
         )
-        .map_err(|error| verification_error(error, version))
+        .map_err(|error| verification_error(error, scope.version))
 }
 
 /// Kafka's answers to a produce that fails verification (AddPartitionsToTxnManager): the
