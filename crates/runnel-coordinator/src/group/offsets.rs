@@ -94,6 +94,37 @@ pub(crate) fn response_topics<T, P>(
         .collect()
 }
 
+/// Who commits, as the checks both commit APIs start with (Kafka's `validateOffsetCommit`)
+/// decide it.
+pub(crate) enum Committer {
+    /// Refused with this error.
+    Refused(ResponseError),
+    /// The current member at the group's generation.
+    Member,
+    /// No member named: an admin client or an `assign()` consumer. A commit without a
+    /// generation to an Empty group is one whatever member fields it carries.
+    Anonymous,
+}
+
+pub(crate) fn committer(
+    g: &Group,
+    generation: i32,
+    member_id: &str,
+    instance: Option<&str>,
+) -> Committer {
+    if g.is(GroupState::Dead) {
+        return Committer::Refused(ResponseError::CoordinatorNotAvailable);
+    }
+    let named = generation >= 0 || !member_id.is_empty() || instance.is_some();
+    if !named || (generation < 0 && g.is(GroupState::Empty)) {
+        return Committer::Anonymous;
+    }
+    match named_member_error(g, generation, member_id, instance) {
+        Some(error) => Committer::Refused(error),
+        None => Committer::Member,
+    }
+}
+
 /// The member checks of a commit that names a member, an instance or a generation: that
 /// member must be the current one, at the group's generation.
 pub(crate) fn named_member_error(
@@ -161,22 +192,13 @@ fn validate_commit(
     instance: Option<&str>,
     now_ms: i64,
 ) -> Option<ResponseError> {
-    if g.is(GroupState::Dead) {
-        return Some(ResponseError::CoordinatorNotAvailable);
-    }
-    // No generation: an admin client or a consumer outside group management, accepted by an
-    // Empty group whatever member fields it carries (as Kafka checks this first).
-    if generation < 0 && g.is(GroupState::Empty) {
-        return None;
-    }
-    if generation >= 0 || !member_id.is_empty() || instance.is_some() {
-        let error = named_member_error(g, generation, member_id, instance);
-        if error.is_some() {
-            return error;
-        }
-    } else if !g.is(GroupState::Empty) {
+    match committer(g, generation, member_id, instance) {
+        Committer::Refused(error) => return Some(error),
         // Only members may commit while the group has members.
-        return Some(ResponseError::UnknownMemberId);
+        Committer::Anonymous if !g.is(GroupState::Empty) => {
+            return Some(ResponseError::UnknownMemberId)
+        }
+        Committer::Anonymous | Committer::Member => {}
     }
     match g.state {
         GroupState::Empty | GroupState::Dead => None,

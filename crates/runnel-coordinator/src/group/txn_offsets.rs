@@ -16,10 +16,10 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::offsets::{
-    named_member_error, response_topics, sort_requested, too_large, RequestedOffset, TopicErrors,
+    committer, response_topics, sort_requested, too_large, Committer, RequestedOffset, TopicErrors,
 };
 use super::persist::offset_record;
-use super::state::{Group, GroupState};
+use super::state::Group;
 use super::{coordinator_partition, Ctx, GroupResponse, RequestMeta, TopicView};
 
 pub(crate) fn commit(
@@ -122,18 +122,10 @@ fn validate(
     member_id: &str,
     instance: Option<&str>,
 ) -> Option<ResponseError> {
-    if g.is(GroupState::Dead) {
-        return Some(ResponseError::CoordinatorNotAvailable);
+    match committer(g, generation, member_id, instance) {
+        Committer::Refused(error) => Some(error),
+        Committer::Member | Committer::Anonymous => None,
     }
-    // No generation and an Empty group: accepted whatever member fields come along (a
-    // consumer's groupMetadata() outside a group still carries its group.instance.id).
-    if generation < 0 && g.is(GroupState::Empty) {
-        return None;
-    }
-    if generation >= 0 || !member_id.is_empty() || instance.is_some() {
-        return named_member_error(g, generation, member_id, instance);
-    }
-    None
 }
 
 /// Builds the response; every field exists at every version (0-4), so it encodes at any.
