@@ -168,7 +168,8 @@ impl Broker {
     }
 
     /// The topic, auto-creating it when `auto.create.topics.enable` allows and `allow_auto_create`
-    /// (the request's own wish) agrees.
+    /// (the request's own wish) agrees. The internal topics are created as their coordinators
+    /// create them (own partition counts, compacted), as Kafka's AutoTopicCreationManager does.
     pub fn topic_or_auto_create(
         &self,
         name: &str,
@@ -180,6 +181,14 @@ impl Broker {
         validate_topic_name(name).map_err(|_| ResponseError::InvalidTopicException)?;
         if !(allow_auto_create && self.config.auto_create_topics) {
             return Err(ResponseError::UnknownTopicOrPartition);
+        }
+        let internal = match name {
+            OFFSETS_TOPIC => Some(self.offsets_topic()),
+            TXN_STATE_TOPIC => Some(self.txn_state_topic()),
+            _ => None,
+        };
+        if let Some(created) = internal {
+            return created.ok_or(ResponseError::KafkaStorageError);
         }
         match self.topics.create(
             name,

@@ -2,8 +2,6 @@
 //! topics with their partitions. Unknown topics are auto-created when both the broker
 //! (`auto.create.topics.enable`) and the request (`allow_auto_topic_creation`, v4+) allow it.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -14,8 +12,6 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{HandlerError, RequestContext};
 use crate::authorized_operations;
-use crate::broker::{is_internal_topic, Broker};
-use crate::group_runtime::OFFSETS_TOPIC;
 use crate::topics::Topic;
 
 pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
@@ -79,7 +75,7 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
             .unwrap_or_default()
             .iter()
             .map(|requested| match &requested.name {
-                Some(name) => match topic_or_auto_create(broker, name, allow_auto_create) {
+                Some(name) => match broker.topic_or_auto_create(name, allow_auto_create) {
                     Ok(topic) => describe_topic(&topic, node_id, topic_ops),
                     Err(error) => topic_error(Some(name.clone()), requested.topic_id, error),
                 },
@@ -105,26 +101,6 @@ pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, Handle
             authorized_operations::CLUSTER,
         ));
     ctx.respond(&response)
-}
-
-/// The topic, auto-created when allowed. The internal topics are created as the coordinators
-/// create them (their own partition counts, compacted), as Kafka's AutoTopicCreationManager
-/// does, not as an ordinary topic with `num.partitions`.
-fn topic_or_auto_create(
-    broker: &Broker,
-    name: &str,
-    allow_auto_create: bool,
-) -> Result<Arc<Topic>, ResponseError> {
-    let internal = allow_auto_create && broker.config.auto_create_topics && is_internal_topic(name);
-    if internal && broker.topics.get(name).is_none() {
-        let created = if name == OFFSETS_TOPIC {
-            broker.offsets_topic()
-        } else {
-            broker.txn_state_topic()
-        };
-        return created.ok_or(ResponseError::KafkaStorageError);
-    }
-    broker.topic_or_auto_create(name, allow_auto_create)
 }
 
 fn describe_topic(topic: &Topic, node_id: BrokerId, topic_ops: i32) -> MetadataResponseTopic {
