@@ -344,36 +344,6 @@ impl TxnCoordinator {
         let _ = token;
     }
 
-    /// For the group coordinator's TxnOffsetCommit and the broker's produce checks: is
-    /// (transactional_id, producer_id, producer_epoch) the current producer of that id?
-    pub fn is_current(
-        &self,
-        transactional_id: &str,
-        producer_id: i64,
-        producer_epoch: i16,
-    ) -> bool {
-        self.txns
-            .get(transactional_id)
-            .is_some_and(|t| t.producer_id == producer_id && t.producer_epoch == producer_epoch)
-    }
-
-    /// Is `topic`-`partition` part of the ongoing transaction of this current producer? (What
-    /// AddPartitionsToTxn's verify_only answers; for the broker's transactional produce check.)
-    pub fn in_transaction(
-        &self,
-        transactional_id: &str,
-        producer_id: i64,
-        producer_epoch: i16,
-        topic: &str,
-        partition: i32,
-    ) -> bool {
-        self.is_current(transactional_id, producer_id, producer_epoch)
-            && self.txns.get(transactional_id).is_some_and(|t| {
-                t.status == TxnStatus::Ongoing
-                    && t.partitions.contains(&(topic.to_owned(), partition))
-            })
-    }
-
     /// KIP-890 verification of a transactional write to `topic`-`partition` (what a verify_only
     /// AddPartitionsToTxn answers): Ok when the partition is in the ongoing transaction of this
     /// current producer; otherwise TRANSACTION_ABORTABLE (the partition was not added),

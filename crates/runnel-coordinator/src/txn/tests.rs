@@ -235,7 +235,7 @@ fn commit_writes_prepare_then_markers_then_complete() {
         CODE_OK
     );
     assert_eq!(h.c.status("tx"), Some(TxnStatus::Ongoing));
-    assert!(h.c.in_transaction("tx", 1000, 0, "t", 1));
+    assert_eq!(h.c.verify_partition("tx", 1000, 0, "t", 1), Ok(()));
     let start_ms = h.last_value().start_ms;
     assert_eq!(start_ms, h.now_ms);
     // Already in the transaction: answered without a write.
@@ -410,7 +410,7 @@ fn batched_add_and_verify_only() {
         ("c".into(), vec![mapping]),
     ];
     assert_eq!(batched_codes(&r), expected);
-    assert!(h.c.in_transaction("b", 1001, 0, "t", 1));
+    assert_eq!(h.c.verify_partition("b", 1001, 0, "t", 1), Ok(()));
     for (v, missing) in [
         (4, ResponseError::InvalidTxnState),
         (5, ResponseError::TransactionAbortable),

@@ -174,7 +174,10 @@ fn add_offsets_adds_the_groups_offsets_partition() {
     };
     assert_eq!(r.error_code, CODE_OK);
     // Java: "abc".hashCode() = 96354; 96354 % 50 = 4.
-    assert!(h.c.in_transaction("tx", 1000, 0, "__consumer_offsets", 4));
+    assert_eq!(
+        h.c.verify_partition("tx", 1000, 0, "__consumer_offsets", 4),
+        Ok(())
+    );
     let fenced = req.with_producer_epoch(5);
     let TxnResponse::AddOffsetsToTxn(r) = h.call(1, TxnRequest::AddOffsetsToTxn(fenced)) else {
         panic!()
