@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use kafka_protocol::error::ResponseError;
 use parking_lot::Mutex;
 use runnel_coordinator::txn::records::encode_batch;
 use runnel_coordinator::txn::{
@@ -33,6 +34,16 @@ struct State {
     coordinator: TxnCoordinator,
     waiting: HashMap<RequestToken, oneshot::Sender<TxnResponse>>,
     next_token: RequestToken,
+}
+
+/// A transactional write to verify: this producer of this transactional id writes to this
+/// partition.
+pub struct TxnWrite<'a> {
+    pub transactional_id: &'a str,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub topic: &'a str,
+    pub partition: i32,
 }
 
 pub struct TxnRuntime {
@@ -108,51 +119,32 @@ impl TxnRuntime {
         receiver.await.ok()
     }
 
-    /// KIP-890 verification that `topic`-`partition` is in the producer's ongoing transaction
-    /// (see `TxnCoordinator::verify_partition`).
-    pub fn verify_partition(
-        &self,
-        transactional_id: &str,
-        producer_id: i64,
-        producer_epoch: i16,
-        topic: &str,
-        partition: i32,
-    ) -> Result<(), kafka_protocol::error::ResponseError> {
-        self.state.lock().coordinator.verify_partition(
-            transactional_id,
-            producer_id,
-            producer_epoch,
-            topic,
-            partition,
-        )
+    /// KIP-890 verification that the write's partition is in the producer's ongoing
+    /// transaction (see `TxnCoordinator::verify_partition`).
+    pub fn verify(&self, write: &TxnWrite<'_>) -> Result<(), ResponseError> {
+        self.write_verified(write, || false, || ())
     }
 
-    /// Runs `write` for a transactional batch of (transactional id, producer id, epoch) to
-    /// `topic`-`partition`, after KIP-890 verification unless `continues_open_transaction`
-    /// says the batch joins a transaction already open in that partition. Both run under
-    /// this coordinator's lock, which marker writes also hold: no marker can close the
-    /// transaction between the check and the write, so a write never opens a transaction
-    /// that no marker will end (a "hanging" transaction that would stall read_committed
-    /// consumers at the last stable offset for ever).
-    #[allow(clippy::too_many_arguments)]
+    /// Runs `write` for a transactional batch after KIP-890 verification, unless
+    /// `continues_open_transaction` says the batch joins a transaction already open in that
+    /// partition. Both run under this coordinator's lock, which marker writes also hold: no
+    /// marker can close the transaction between the check and the write, so a write never
+    /// opens a transaction that no marker will end (a "hanging" transaction that would stall
+    /// read_committed consumers at the last stable offset for ever).
     pub fn write_verified<T>(
         &self,
-        transactional_id: &str,
-        producer_id: i64,
-        producer_epoch: i16,
-        topic: &str,
-        partition: i32,
+        claim: &TxnWrite<'_>,
         continues_open_transaction: impl FnOnce() -> bool,
         write: impl FnOnce() -> T,
-    ) -> Result<T, kafka_protocol::error::ResponseError> {
+    ) -> Result<T, ResponseError> {
         let state = self.state.lock();
         if !continues_open_transaction() {
             state.coordinator.verify_partition(
-                transactional_id,
-                producer_id,
-                producer_epoch,
-                topic,
-                partition,
+                claim.transactional_id,
+                claim.producer_id,
+                claim.producer_epoch,
+                claim.topic,
+                claim.partition,
             )?;
         }
         Ok(write())

@@ -16,6 +16,7 @@ use super::{HandlerError, RequestContext};
 use crate::broker::{is_internal_topic, now_ms, Broker};
 use crate::partition::{Partition, PartitionError};
 use crate::topics::Topic;
+use crate::txn_runtime::TxnWrite;
 
 pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
     let request: ProduceRequest = ctx.decode(body)?;
@@ -138,14 +139,17 @@ fn append_transactional(
         .transactional_id
         .ok_or(ResponseError::TransactionalIdAuthorizationFailed)?;
     let producer_id = header.producer_id;
+    let claim = TxnWrite {
+        transactional_id: id,
+        producer_id,
+        producer_epoch: header.producer_epoch,
+        topic,
+        partition: partition.index(),
+    };
     broker
         .txns
         .write_verified(
-            id,
-            producer_id,
-            header.producer_epoch,
-            topic,
-            partition.index(),
+            &claim,
             || partition.has_open_transaction(producer_id).unwrap_or(false),
             || partition.append(batch, now_ms()),
         )

@@ -13,6 +13,7 @@ use runnel_coordinator::txn::transaction_partition;
 
 use super::{group, HandlerError, RequestContext};
 use crate::group_runtime::OFFSETS_TOPIC;
+use crate::txn_runtime::TxnWrite;
 
 pub async fn handle(ctx: &RequestContext<'_>, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
     let request: TxnOffsetCommitRequest = ctx.decode(body)?;
@@ -23,13 +24,13 @@ pub async fn handle(ctx: &RequestContext<'_>, body: Bytes) -> Result<Option<Byte
         &request.group_id,
         ctx.broker.config.groups.offsets_partitions,
     );
-    let verified = ctx.broker.txns.verify_partition(
-        &request.transactional_id,
-        request.producer_id.0,
-        request.producer_epoch,
-        OFFSETS_TOPIC,
+    let verified = ctx.broker.txns.verify(&TxnWrite {
+        transactional_id: &request.transactional_id,
+        producer_id: request.producer_id.0,
+        producer_epoch: request.producer_epoch,
+        topic: OFFSETS_TOPIC,
         partition,
-    );
+    });
     if let Err(error) = verified {
         return ctx.respond(&refused(&request, verification_error(error, ctx.version())));
     }
