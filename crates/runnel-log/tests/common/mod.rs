@@ -151,32 +151,7 @@ pub fn txn_kv_batch(
     entries: &[(&str, &str)],
     ts: i64,
 ) -> Vec<u8> {
-    let records: Vec<Record> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, (k, v))| Record {
-            transactional: true,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id,
-            producer_epoch: 0,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: base_sequence + i as i32,
-            timestamp: ts,
-            key: Some(Bytes::from(k.to_string())),
-            value: Some(Bytes::from(v.to_string())),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
-    buf.to_vec()
+    producer_kv_batch((producer_id, 0), base_sequence, entries, true, ts)
 }
 
 /// A batch of an idempotent (non-transactional) producer with explicit key/value pairs.
@@ -187,16 +162,26 @@ pub fn idempotent_kv_batch(
     entries: &[(&str, &str)],
     ts: i64,
 ) -> Vec<u8> {
+    producer_kv_batch((producer_id, epoch), base_sequence, entries, false, ts)
+}
+
+fn producer_kv_batch(
+    (producer_id, producer_epoch): (i64, i16),
+    base_sequence: i32,
+    entries: &[(&str, &str)],
+    transactional: bool,
+    ts: i64,
+) -> Vec<u8> {
     let records: Vec<Record> = entries
         .iter()
         .enumerate()
         .map(|(i, (k, v))| Record {
-            transactional: false,
+            transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
             producer_id,
-            producer_epoch: epoch,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             sequence: base_sequence + i as i32,
