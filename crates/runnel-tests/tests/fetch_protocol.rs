@@ -180,13 +180,14 @@ fn min_bytes_larger_than_available_waits_then_returns_what_is_there() {
             vec![(0, format!("{topic}-0")), (1, format!("{topic}-1"))]
         );
     }
-    // min_bytes reached immediately: no wait.
+    // min_bytes reached immediately: no wait. The bound is half of max_wait, so a loaded
+    // CI machine has room and a broker that waits out max_wait still fails.
     let req = fetch_request(topic, &[(0, 0, 1 << 20)])
         .with_max_wait_ms(5000)
         .with_min_bytes(10);
     let start = Instant::now();
     c.request(12, &req).unwrap();
-    assert!(start.elapsed() < Duration::from_millis(1000));
+    assert!(start.elapsed() < Duration::from_millis(2500));
 }
 
 #[test]

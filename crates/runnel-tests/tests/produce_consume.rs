@@ -423,8 +423,9 @@ async fn long_poll_fetch_wakes_when_a_record_is_appended() {
         let got = consume_n(&c, 1, WAIT).await;
         let elapsed = started.elapsed();
         assert_eq!((got[0].offset, got[0].value_str()), (off, value));
+        // Half of fetch.wait.max.ms: a broker that holds the fetch to the end still fails.
         assert!(
-            elapsed < Duration::from_secs(2),
+            elapsed < Duration::from_secs(5),
             "round {round}: record produced at the end arrived after {elapsed:?}"
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
