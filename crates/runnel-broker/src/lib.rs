@@ -27,4 +27,5 @@ mod topics;
 mod txn_runtime;
 
 pub use broker::{Broker, StartError};
+pub use metrics_http::serve_while_opening;
 pub use server::serve;

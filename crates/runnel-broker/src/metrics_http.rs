@@ -1,6 +1,10 @@
 //! The operator's HTTP port: `GET /metrics` (Prometheus/OpenMetrics text), `GET /health/live`
 //! (the process answers) and `GET /health/ready` (serving, not shutting down).
 //!
+//! The port opens before the data directory: while the logs load (minutes after a crash of a
+//! big broker) it answers live but not ready, so a liveness probe does not restart a broker
+//! that is recovering, and a readiness probe keeps clients away until it serves.
+//!
 //! Three fixed GET routes do not justify an HTTP framework: this reads the request line,
 //! answers and closes the connection (`Connection: close`), which every scraper handles.
 
@@ -10,7 +14,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::broker::Broker;
 use crate::metrics::PartitionSnapshot;
@@ -19,13 +23,39 @@ use crate::metrics::PartitionSnapshot;
 const MAX_REQUEST_BYTES: usize = 8 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// Status line, content type and body of one answer.
+type Response = (&'static str, &'static str, String);
+
+/// Answers the HTTP port while the broker opens its data directory: live, not ready, and no
+/// metrics yet. Returns the listener when `opened` fires (or its sender is dropped because
+/// the open failed), for [`serve`] to take over; connections arriving in between wait in the
+/// listen backlog.
+pub async fn serve_while_opening(
+    listener: TcpListener,
+    mut opened: oneshot::Receiver<()>,
+) -> TcpListener {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    tokio::spawn(answer(stream, route_while_opening));
+                }
+            }
+            _ = &mut opened => return listener,
+        }
+    }
+}
+
 /// Serves the HTTP port until shutdown.
 pub async fn serve(broker: Arc<Broker>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
-                    tokio::spawn(answer(stream, broker.clone()));
+                    let broker = broker.clone();
+                    tokio::spawn(answer(stream, move |path| route(path, &broker)));
                 }
             }
             _ = stop.changed() => return,
@@ -33,24 +63,20 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener, mut stop: watch::
     }
 }
 
-async fn answer(mut stream: TcpStream, broker: Arc<Broker>) {
+async fn answer(mut stream: TcpStream, route: impl FnOnce(&str) -> Response) {
     let Ok(Some((method, path))) =
         tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream)).await
     else {
         return;
     };
     let (status, content_type, body) = if method == "GET" {
-        route(&path, &broker)
+        route(&path)
     } else if method.is_empty() {
-        (
-            "400 Bad Request",
-            "text/plain; charset=utf-8",
-            "bad request line\n".to_string(),
-        )
+        ("400 Bad Request", TEXT, "bad request line\n".to_string())
     } else {
         (
             "405 Method Not Allowed",
-            "text/plain; charset=utf-8",
+            TEXT,
             "method not allowed: only GET\n".to_string(),
         )
     };
@@ -87,8 +113,27 @@ async fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
     }
 }
 
-fn route(path: &str, broker: &Broker) -> (&'static str, &'static str, String) {
-    const TEXT: &str = "text/plain; charset=utf-8";
+fn route_while_opening(path: &str) -> Response {
+    match path.split('?').next().unwrap_or_default() {
+        "/health/live" => ("200 OK", TEXT, "live\n".to_string()),
+        "/health/ready" | "/metrics" => (
+            "503 Service Unavailable",
+            TEXT,
+            "starting: loading the logs\n".to_string(),
+        ),
+        _ => not_found(),
+    }
+}
+
+fn not_found() -> Response {
+    (
+        "404 Not Found",
+        TEXT,
+        "not found: try /metrics, /health/live or /health/ready\n".to_string(),
+    )
+}
+
+fn route(path: &str, broker: &Broker) -> Response {
     match path.split('?').next().unwrap_or_default() {
         "/metrics" => (
             "200 OK",
@@ -102,11 +147,7 @@ fn route(path: &str, broker: &Broker) -> (&'static str, &'static str, String) {
             "shutting down\n".to_string(),
         ),
         "/health/ready" => ("200 OK", TEXT, "ready\n".to_string()),
-        _ => (
-            "404 Not Found",
-            TEXT,
-            "not found: try /metrics, /health/live or /health/ready\n".to_string(),
-        ),
+        _ => not_found(),
     }
 }
 
@@ -158,6 +199,50 @@ fn consumer_lags(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The status line of a GET, through a real socket.
+    async fn status_of(address: std::net::SocketAddr, path: &str) -> String {
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        answer.lines().next().unwrap_or_default().to_string()
+    }
+
+    #[tokio::test]
+    async fn while_opening_the_broker_is_live_but_not_ready_and_has_no_metrics() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (opened, opened_rx) = oneshot::channel();
+        let task = tokio::spawn(serve_while_opening(listener, opened_rx));
+
+        assert_eq!(status_of(address, "/health/live").await, "HTTP/1.1 200 OK");
+        let unavailable = "HTTP/1.1 503 Service Unavailable";
+        assert_eq!(status_of(address, "/health/ready").await, unavailable);
+        assert_eq!(status_of(address, "/metrics").await, unavailable);
+        assert_eq!(status_of(address, "/nope").await, "HTTP/1.1 404 Not Found");
+
+        // Once opened, the same listener is handed back for the serving broker.
+        opened.send(()).unwrap();
+        let handed_back = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("returns once opened")
+            .unwrap();
+        assert_eq!(handed_back.local_addr().unwrap(), address);
+    }
+
+    #[tokio::test]
+    async fn a_failed_open_ends_the_opening_server_too() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (opened, opened_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve_while_opening(listener, opened_rx));
+        drop(opened);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("returns when the sender is gone")
+            .unwrap();
+    }
 
     #[test]
     fn lag_is_clamped_and_missing_partitions_are_skipped() {

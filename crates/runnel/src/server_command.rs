@@ -148,9 +148,18 @@ fn serve(config: BrokerConfig) -> anyhow::Result<()> {
             ),
             None => None,
         };
+        // The health port answers while the logs load, so probes see the broker alive.
+        let (opened, opened_rx) = tokio::sync::oneshot::channel();
+        let health_while_opening = metrics_listener
+            .map(|listener| tokio::spawn(runnel_broker::serve_while_opening(listener, opened_rx)));
         let broker = tokio::task::spawn_blocking(move || Broker::open(config))
             .await?
             .context("cannot open the data directory")?;
+        opened.send(()).ok();
+        let metrics_listener = match health_while_opening {
+            Some(task) => Some(task.await?),
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
