@@ -205,10 +205,15 @@ fn topic_alter_config_sets_and_deletes_overrides() {
         row("segment.bytes").ends_with("DEFAULT_CONFIG"),
         "deleted:\n{out}"
     );
-    for bad in ["segment.bytes=-5", "no.such.config=1"] {
+    // A refused change shows the broker's reason, which names the config.
+    let refused = [
+        ("segment.bytes=-5", "invalid value '-5' for segment.bytes"),
+        ("no.such.config=1", "'no.such.config'"),
+    ];
+    for (bad, reason) in refused {
         let out = run_cli(&bs, &["topic", "alter-config", "conf", "--set", bad], None);
-        let key = bad.split('=').next().unwrap();
-        assert_one_line_error(&out, &format!("cannot alter the configs of topic 'conf': the broker rejected the change (check {key})"));
+        assert_one_line_error(&out, "cannot alter the configs of topic 'conf': ");
+        assert!(out.stderr.contains(reason), "{bad}: {out}");
     }
     let out = run_cli(
         &bs,

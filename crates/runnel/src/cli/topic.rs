@@ -1,12 +1,11 @@
 //! `runnel topic create|list|describe|delete|alter-config|add-partitions`.
 
-use std::collections::BTreeMap;
-
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
+use kafka_protocol::error::ResponseError;
 use rdkafka::admin::{
-    AdminClient, AlterConfig, ConfigEntry, ConfigSource, NewPartitions, NewTopic,
-    ResourceSpecifier, TopicReplication, TopicResult,
+    AdminClient, ConfigEntry, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier,
+    TopicReplication, TopicResult,
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::metadata::MetadataTopic;
@@ -15,6 +14,7 @@ use serde_json::{json, Value};
 
 use super::common::{check_reachable, describe_code, find_topic, parse_key_value, ConnArgs};
 use super::output::{join_ids, print, print_json, Table};
+use super::wire::{self, ConfigChange, Refusal};
 
 type Admin = AdminClient<DefaultClientContext>;
 
@@ -364,9 +364,10 @@ async fn delete(
     Ok(())
 }
 
-/// AlterConfigs (the legacy API, which is what rust-rdkafka offers) replaces the whole override
-/// set, so this reads the current overrides, applies the change and writes the result back, as
-/// kafka-configs did before IncrementalAlterConfigs. Concurrent changes can race.
+/// Changes only the named configs, with IncrementalAlterConfigs (through `wire`, as
+/// rust-rdkafka offers only the legacy AlterConfigs, which replaces the whole override set and
+/// loses concurrent changes). Deletes are checked against the topic's configs first: as in
+/// kafka-configs, removing a config the topic does not have (a typo) is an error.
 async fn alter_config(
     conn: &ConnArgs,
     admin: &Admin,
@@ -375,8 +376,6 @@ async fn alter_config(
     delete: &[String],
 ) -> anyhow::Result<()> {
     let configs = topic_configs(conn, admin, name).await?;
-    // As kafka-configs: removing a config the topic does not have (a typo) is an error, not a
-    // silent success.
     let unknown: Vec<&str> = delete
         .iter()
         .filter(|key| !configs.iter().any(|e| &e.name == *key))
@@ -388,57 +387,38 @@ async fn alter_config(
             unknown.join(", ")
         );
     }
-    let mut overrides = overrides_of(configs);
-    for key in delete {
-        overrides.remove(key);
-    }
-    overrides.extend(set.iter().cloned());
-    let mut change = AlterConfig::new(ResourceSpecifier::Topic(name));
-    for (k, v) in &overrides {
-        change = change.set(k, v);
-    }
-    let results = admin
-        .alter_configs([&change], &conn.admin_opts())
-        .await
-        .with_context(|| format!("cannot alter the configs of topic '{name}'"))?;
-    if let Some(Err((_, code))) = results.into_iter().next() {
+    let changes: Vec<ConfigChange> = delete
+        .iter()
+        .map(|key| ConfigChange::Delete(key.clone()))
+        .chain(
+            set.iter()
+                .map(|(k, v)| ConfigChange::Set(k.clone(), v.clone())),
+        )
+        .collect();
+    let (brokers, timeout, topic) = (conn.brokers.clone(), conn.timeout(), name.to_string());
+    let outcome = tokio::task::spawn_blocking(move || {
+        wire::alter_topic_configs(&brokers, timeout, &topic, &changes)
+    })
+    .await?
+    .with_context(|| format!("cannot alter the configs of topic '{name}'"))?;
+    if let Err(refusal) = outcome {
         bail!(
             "cannot alter the configs of topic '{name}': {}",
-            describe_code(code)
-        );
-    }
-    // rust-rdkafka 0.39 drops the per-resource error of AlterConfigs: read the result back.
-    let applied = topic_overrides(conn, admin, name).await?;
-    let differing: Vec<&str> = overrides
-        .keys()
-        .chain(applied.keys())
-        .filter(|k| overrides.get(*k) != applied.get(*k))
-        .map(String::as_str)
-        .collect();
-    if !differing.is_empty() {
-        bail!(
-            "cannot alter the configs of topic '{name}': the broker rejected the change (check {})",
-            differing.join(", ")
+            describe_refusal(&refusal)
         );
     }
     print(&format!("Updated the configs of topic '{name}'\n"))
 }
 
-/// The topic's own config overrides (source DYNAMIC_TOPIC_CONFIG).
-async fn topic_overrides(
-    conn: &ConnArgs,
-    admin: &Admin,
-    name: &str,
-) -> anyhow::Result<BTreeMap<String, String>> {
-    Ok(overrides_of(topic_configs(conn, admin, name).await?))
-}
-
-fn overrides_of(configs: Vec<ConfigEntry>) -> BTreeMap<String, String> {
-    configs
-        .into_iter()
-        .filter(|e| e.source == ConfigSource::DynamicTopic)
-        .filter_map(|e| Some((e.name, e.value?)))
-        .collect()
+/// The broker's own message where it gave one (it names the config and the reason), else the
+/// error's description.
+fn describe_refusal(refusal: &Refusal) -> String {
+    match (refusal.error, &refusal.message) {
+        (_, Some(message)) if !message.is_empty() => message.clone(),
+        (ResponseError::InvalidConfig, _) => "invalid configuration".to_string(),
+        (ResponseError::UnknownTopicOrPartition, _) => "the topic does not exist".to_string(),
+        (error, _) => error.to_string(),
+    }
 }
 
 async fn add_partitions(

@@ -1,16 +1,24 @@
-//! Two tiny raw Kafka exchanges for what librdkafka does not expose: the APIs a broker
-//! advertises (ApiVersions v0) and the controller id (Metadata v2). Plain TCP only; both are
-//! best-effort helpers and callers handle their failure.
+//! Raw Kafka exchanges for what librdkafka does not expose: the APIs a broker advertises
+//! (ApiVersions v0), the controller id (Metadata v2) and IncrementalAlterConfigs v0, which
+//! rust-rdkafka does not wrap. Plain TCP only; callers handle failures.
 //!
 //! Request: size i32, api_key i16, api_version i16, correlation_id i32, client_id string,
-//! body. Response: size i32, correlation_id i32, body. Both versions are non-flexible, so every
-//! field is fixed-width or length-prefixed with an i16/i32.
+//! body. Response: size i32, correlation_id i32, body. These versions are non-flexible, so the
+//! header needs no tagged fields. The two small bodies are read by hand; the
+//! IncrementalAlterConfigs body goes through the `kafka-protocol` codec.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig, IncrementalAlterConfigsRequest,
+};
+use kafka_protocol::messages::incremental_alter_configs_response::IncrementalAlterConfigsResponse;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 /// API key of InitProducerId, which idempotent producers need.
 pub const INIT_PRODUCER_ID: i16 = 22;
@@ -128,6 +136,75 @@ pub fn cluster_meta(brokers: &str, timeout: Duration) -> anyhow::Result<ClusterM
     Ok(ClusterMeta {
         cluster_id,
         controller_id,
+    })
+}
+
+/// API key of IncrementalAlterConfigs (KIP-339).
+const INCREMENTAL_ALTER_CONFIGS: i16 = 44;
+/// Resource type of a topic in the config APIs.
+const RESOURCE_TOPIC: i8 = 2;
+
+/// One change of IncrementalAlterConfigs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigChange {
+    Set(String, String),
+    Delete(String),
+}
+
+/// A broker's refusal: the error and the message it gave, if any.
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: ResponseError,
+    pub message: Option<String>,
+}
+
+/// Applies `changes` to a topic's configs in one IncrementalAlterConfigs v0 request: the broker
+/// changes only the named configs, atomically, where the legacy AlterConfigs replaces the whole
+/// set (and would lose a concurrent change to another config).
+pub fn alter_topic_configs(
+    brokers: &str,
+    timeout: Duration,
+    topic: &str,
+    changes: &[ConfigChange],
+) -> anyhow::Result<Result<(), Refusal>> {
+    const VERSION: i16 = 0;
+    const SET: i8 = 0;
+    const DELETE: i8 = 1;
+    let configs = changes
+        .iter()
+        .map(|change| {
+            let (name, operation, value) = match change {
+                ConfigChange::Set(name, value) => (name, SET, Some(value.as_str())),
+                ConfigChange::Delete(name) => (name, DELETE, None),
+            };
+            AlterableConfig::default()
+                .with_name(StrBytes::from_string(name.clone()))
+                .with_config_operation(operation)
+                .with_value(value.map(|v| StrBytes::from_string(v.to_string())))
+        })
+        .collect();
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(RESOURCE_TOPIC)
+            .with_resource_name(StrBytes::from_string(topic.to_string()))
+            .with_configs(configs),
+    ]);
+    let mut body = BytesMut::new();
+    request.encode(&mut body, VERSION)?;
+    let mut stream = connect(brokers, timeout)?;
+    let response = exchange(&mut stream, INCREMENTAL_ALTER_CONFIGS, VERSION, &body)?;
+    let response = IncrementalAlterConfigsResponse::decode(&mut Bytes::from(response), VERSION)?;
+    let result = response
+        .responses
+        .into_iter()
+        .find(|r| r.resource_type == RESOURCE_TOPIC && r.resource_name.as_str() == topic)
+        .context("the response does not name the topic")?;
+    Ok(match ResponseError::try_from_code(result.error_code) {
+        None => Ok(()),
+        Some(error) => Err(Refusal {
+            error,
+            message: result.error_message.map(|m| m.to_string()),
+        }),
     })
 }
 
