@@ -2,26 +2,30 @@
 //! (ApiVersions v0), the controller id (Metadata v2) and IncrementalAlterConfigs v0, which
 //! rust-rdkafka does not wrap. Plain TCP only; callers handle failures.
 //!
-//! Request: size i32, api_key i16, api_version i16, correlation_id i32, client_id string,
-//! body. Response: size i32, correlation_id i32, body. These versions are non-flexible, so the
-//! header needs no tagged fields. The two small bodies are read by hand; the
-//! IncrementalAlterConfigs body goes through the `kafka-protocol` codec.
+//! Bodies are encoded and decoded with the `kafka-protocol` codec. These versions are
+//! non-flexible, so the frame is simple: request size i32, api_key i16, api_version i16,
+//! correlation_id i32, client_id string, body; response size i32, correlation_id i32, body.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig, IncrementalAlterConfigsRequest,
 };
 use kafka_protocol::messages::incremental_alter_configs_response::IncrementalAlterConfigsResponse;
+use kafka_protocol::messages::{
+    ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 /// API key of InitProducerId, which idempotent producers need.
 pub const INIT_PRODUCER_ID: i16 = 22;
+const METADATA: i16 = 3;
+const API_VERSIONS: i16 = 18;
 /// Largest response accepted (a Metadata v2 of a huge cluster stays far below).
 const RESPONSE_SIZE_MAX: usize = 64 << 20;
 
@@ -66,25 +70,29 @@ fn connect(brokers: &str, timeout: Duration) -> anyhow::Result<TcpStream> {
     Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no broker address given")))
 }
 
-/// Sends one request and returns the response body (after the correlation id).
-fn exchange(
-    stream: &mut TcpStream,
+/// Sends `request` to the first reachable bootstrap broker and decodes its response.
+fn call<Response: Decodable>(
+    brokers: &str,
+    timeout: Duration,
     api_key: i16,
     api_version: i16,
-    body: &[u8],
-) -> anyhow::Result<Vec<u8>> {
+    request: &impl Encodable,
+) -> anyhow::Result<Response> {
     const CORRELATION_ID: i32 = 1;
     const CLIENT_ID: &[u8] = b"runnel-cli";
-    let mut request = Vec::with_capacity(14 + CLIENT_ID.len() + body.len());
-    request.extend_from_slice(&api_key.to_be_bytes());
-    request.extend_from_slice(&api_version.to_be_bytes());
-    request.extend_from_slice(&CORRELATION_ID.to_be_bytes());
-    request.extend_from_slice(&(CLIENT_ID.len() as i16).to_be_bytes());
-    request.extend_from_slice(CLIENT_ID);
-    request.extend_from_slice(body);
-    let size = i32::try_from(request.len()).context("request too large")?;
-    stream.write_all(&size.to_be_bytes())?;
-    stream.write_all(&request)?;
+    let mut frame = BytesMut::new();
+    frame.put_i32(0); // the size, filled in below
+    frame.put_i16(api_key);
+    frame.put_i16(api_version);
+    frame.put_i32(CORRELATION_ID);
+    frame.put_i16(CLIENT_ID.len() as i16);
+    frame.put_slice(CLIENT_ID);
+    request.encode(&mut frame, api_version)?;
+    let size = i32::try_from(frame.len() - 4).context("request too large")?;
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+
+    let mut stream = connect(brokers, timeout)?;
+    stream.write_all(&frame)?;
     let mut size = [0u8; 4];
     stream.read_exact(&mut size)?;
     let size = usize::try_from(i32::from_be_bytes(size)).context("negative response size")?;
@@ -94,48 +102,45 @@ fn exchange(
     );
     let mut response = vec![0u8; size];
     stream.read_exact(&mut response)?;
-    let mut r = Reader(&response);
-    ensure!(r.i32()? == CORRELATION_ID, "response to another request");
-    Ok(r.0.to_vec())
+    let mut response = Bytes::from(response);
+    ensure!(
+        response.get_i32() == CORRELATION_ID,
+        "response to another request"
+    );
+    Response::decode(&mut response, api_version)
+        .with_context(|| format!("cannot decode the {} response", api_name(api_key)))
 }
 
 /// The APIs the first reachable bootstrap broker advertises (ApiVersions v0).
 pub fn api_versions(brokers: &str, timeout: Duration) -> anyhow::Result<Vec<ApiRange>> {
-    let mut stream = connect(brokers, timeout)?;
-    let body = exchange(&mut stream, 18, 0, &[])?;
-    let mut r = Reader(&body);
-    let error_code = r.i16()?;
-    if error_code != 0 {
-        bail!("ApiVersions failed with error code {error_code}");
+    let response: ApiVersionsResponse = call(
+        brokers,
+        timeout,
+        API_VERSIONS,
+        0,
+        &ApiVersionsRequest::default(),
+    )?;
+    if response.error_code != 0 {
+        bail!("ApiVersions failed with error code {}", response.error_code);
     }
-    let n = r.array_len()?;
-    (0..n)
-        .map(|_| {
-            Ok(ApiRange {
-                key: r.i16()?,
-                min_version: r.i16()?,
-                max_version: r.i16()?,
-            })
+    Ok(response
+        .api_keys
+        .iter()
+        .map(|api| ApiRange {
+            key: api.api_key,
+            min_version: api.min_version,
+            max_version: api.max_version,
         })
-        .collect()
+        .collect())
 }
 
 /// Cluster id and controller id (Metadata v2 asking for no topics).
 pub fn cluster_meta(brokers: &str, timeout: Duration) -> anyhow::Result<ClusterMeta> {
-    let mut stream = connect(brokers, timeout)?;
-    let body = exchange(&mut stream, 3, 2, &0i32.to_be_bytes())?;
-    let mut r = Reader(&body);
-    for _ in 0..r.array_len()? {
-        r.i32()?; // node id
-        r.string()?; // host
-        r.i32()?; // port
-        r.string()?; // rack
-    }
-    let cluster_id = r.string()?;
-    let controller_id = r.i32()?;
+    let request = MetadataRequest::default().with_topics(Some(Vec::new()));
+    let response: MetadataResponse = call(brokers, timeout, METADATA, 2, &request)?;
     Ok(ClusterMeta {
-        cluster_id,
-        controller_id,
+        cluster_id: response.cluster_id.map(|id| id.to_string()),
+        controller_id: response.controller_id.0,
     })
 }
 
@@ -189,11 +194,13 @@ pub fn alter_topic_configs(
             .with_resource_name(StrBytes::from_string(topic.to_string()))
             .with_configs(configs),
     ]);
-    let mut body = BytesMut::new();
-    request.encode(&mut body, VERSION)?;
-    let mut stream = connect(brokers, timeout)?;
-    let response = exchange(&mut stream, INCREMENTAL_ALTER_CONFIGS, VERSION, &body)?;
-    let response = IncrementalAlterConfigsResponse::decode(&mut Bytes::from(response), VERSION)?;
+    let response: IncrementalAlterConfigsResponse = call(
+        brokers,
+        timeout,
+        INCREMENTAL_ALTER_CONFIGS,
+        VERSION,
+        &request,
+    )?;
     let result = response
         .responses
         .into_iter()
@@ -206,43 +213,6 @@ pub fn alter_topic_configs(
             message: result.error_message.map(|m| m.to_string()),
         }),
     })
-}
-
-/// A bounds-checked big-endian reader.
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> anyhow::Result<&[u8]> {
-        ensure!(self.0.len() >= n, "truncated response");
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Ok(head)
-    }
-
-    fn i16(&mut self) -> anyhow::Result<i16> {
-        Ok(i16::from_be_bytes(self.take(2)?.try_into()?))
-    }
-
-    fn i32(&mut self) -> anyhow::Result<i32> {
-        Ok(i32::from_be_bytes(self.take(4)?.try_into()?))
-    }
-
-    fn array_len(&mut self) -> anyhow::Result<usize> {
-        let n = self.i32()?;
-        // Every element is at least two bytes: a length beyond the rest is malformed.
-        let n = usize::try_from(n.max(0))?;
-        ensure!(n <= self.0.len() / 2, "bad array length");
-        Ok(n)
-    }
-
-    fn string(&mut self) -> anyhow::Result<Option<String>> {
-        let len = self.i16()?;
-        if len < 0 {
-            return Ok(None);
-        }
-        let bytes = self.take(usize::try_from(len)?)?;
-        Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
-    }
 }
 
 /// Kafka's API names, indexed by API key.
