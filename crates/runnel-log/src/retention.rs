@@ -3,7 +3,8 @@
 //! and `maybeIncrementLogStartOffset` do.
 //!
 //! Kafka's rules, mirrored here:
-//! - by time: a segment goes when `now - its largest timestamp > retention.ms`;
+//! - by time: a segment goes when `now - its largest timestamp > retention.ms`, where a
+//!   segment whose records carry no timestamp (-1) is as old as its file's last write;
 //! - by size: oldest segments go while the log stays at least `retention.bytes` without them;
 //! - below the log start: a segment goes when the next one starts at or below the log start;
 //! - segments go oldest first, and a walk stops at the first segment that must stay;
@@ -42,9 +43,8 @@ impl PartitionLog {
             if retention_ms >= 0 {
                 // A sealed segment the cleaner emptied has no timestamp and nothing to keep.
                 self.delete_oldest_while(&mut outcome, now_ms, |segment, _| {
-                    segment
-                        .max_timestamp
-                        .is_none_or(|m| now_ms.saturating_sub(m.timestamp) > retention_ms)
+                    retention_time_ms(segment)
+                        .is_none_or(|time| now_ms.saturating_sub(time) > retention_ms)
                 })?;
             }
             let retention_bytes = self.config.retention_bytes;
@@ -171,6 +171,25 @@ impl PartitionLog {
         outcome.new_log_start = LogStartOffset(self.log_start);
         Ok(())
     }
+}
+
+/// The time by which retention ages `segment`, as Kafka's `LogSegment.largestTimestamp`: its
+/// largest record timestamp, or, when its records carry none (-1, which producers may send),
+/// the last modification of its log file, so such records stay for `retention.ms` after they
+/// were written instead of going at the next check. `None` for a segment without batches.
+fn retention_time_ms(segment: &Segment) -> Option<i64> {
+    let largest = segment.max_timestamp?.timestamp;
+    if largest >= 0 {
+        return Some(largest);
+    }
+    let modified = segment.log.metadata().and_then(|m| m.modified());
+    Some(match modified {
+        Ok(time) => time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |age| i64::try_from(age.as_millis()).unwrap_or(i64::MAX)),
+        // Unknown age: keep the segment rather than guess it old.
+        Err(_) => i64::MAX,
+    })
 }
 
 /// Removes a segment's four files; missing ones are fine (a crash may have removed some).

@@ -35,6 +35,41 @@ fn log_files(dir: &std::path::Path) -> usize {
         .count()
 }
 
+fn wall_clock_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    since_epoch.as_millis() as i64
+}
+
+#[test]
+fn records_without_timestamps_are_aged_by_when_their_segment_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        retention_ms: 60_000,
+        ..small_segments()
+    };
+    let mut log = PartitionLog::open(dir.path(), config, 0).unwrap();
+    let now = wall_clock_ms();
+    for _ in 0..10 {
+        // One record with timestamp -1 (NO_TIMESTAMP), which Kafka accepts.
+        log.append_as_leader(&batch(1, -1), E, now).unwrap();
+    }
+    let segments = log.segment_count();
+    assert!(segments > 1, "{segments}");
+
+    // Written just now: kept, as Kafka keeps them by the segment file's modification time.
+    let outcome = log.apply_retention(now + 1_000).unwrap();
+    assert_eq!(outcome.segments_deleted, 0);
+    assert_eq!(log.segment_count(), segments);
+    assert_eq!(log.log_start_offset().0, Offset(0));
+
+    // Once retention.ms has passed since the writes, every segment goes.
+    let outcome = log.apply_retention(now + 120_000).unwrap();
+    assert_eq!(outcome.segments_deleted, segments);
+    assert_eq!(log.log_start_offset().0, Offset(10));
+}
+
 #[test]
 fn retention_by_time_deletes_old_segments_and_moves_log_start() {
     let dir = tempfile::tempdir().unwrap();
