@@ -9,6 +9,7 @@
 //! answers and closes the connection (`Connection: close`), which every scraper handles.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,31 +35,44 @@ type Response = (&'static str, &'static str, String);
 /// listen backlog.
 pub async fn serve_while_opening(
     listener: TcpListener,
-    mut opened: oneshot::Receiver<()>,
+    opened: oneshot::Receiver<()>,
 ) -> TcpListener {
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
-                    tokio::spawn(answer(stream, route_while_opening));
-                }
-            }
-            _ = &mut opened => return listener,
-        }
-    }
+    let opened = async {
+        opened.await.ok();
+    };
+    answer_until(&listener, || route_while_opening, opened).await;
+    listener
 }
 
 /// Serves the HTTP port until shutdown.
 pub async fn serve(broker: Arc<Broker>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+    let router = || {
+        let broker = broker.clone();
+        move |path: &str| route(path, &broker)
+    };
+    let stopped = async move {
+        stop.changed().await.ok();
+    };
+    answer_until(&listener, router, stopped).await;
+}
+
+/// Answers each connection with the routes `router` makes, until `stop` completes.
+async fn answer_until<Routes>(
+    listener: &TcpListener,
+    router: impl Fn() -> Routes,
+    stop: impl Future<Output = ()>,
+) where
+    Routes: FnOnce(&str) -> Response + Send + 'static,
+{
+    tokio::pin!(stop);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
-                    let broker = broker.clone();
-                    tokio::spawn(answer(stream, move |path| route(path, &broker)));
+                    tokio::spawn(answer(stream, router()));
                 }
             }
-            _ = stop.changed() => return,
+            () = &mut stop => return,
         }
     }
 }
