@@ -2,14 +2,13 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use kafka_protocol::error::ResponseError;
 use rdkafka::admin::{
     AdminClient, ConfigEntry, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier,
     TopicReplication, TopicResult,
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::metadata::MetadataTopic;
-use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use serde_json::{json, Value};
 
 use super::common::{check_reachable, describe_code, find_topic, parse_key_value, ConnArgs};
@@ -404,21 +403,25 @@ async fn alter_config(
     if let Err(refusal) = outcome {
         bail!(
             "cannot alter the configs of topic '{name}': {}",
-            describe_refusal(&refusal)
+            describe_refusal(refusal)
         );
     }
     print(&format!("Updated the configs of topic '{name}'\n"))
 }
 
 /// The broker's own message where it gave one (it names the config and the reason), else the
-/// error's description.
-fn describe_refusal(refusal: &Refusal) -> String {
-    match (refusal.error, &refusal.message) {
-        (_, Some(message)) if !message.is_empty() => message.clone(),
-        (ResponseError::InvalidConfig, _) => "invalid configuration".to_string(),
-        (ResponseError::UnknownTopicOrPartition, _) => "the topic does not exist".to_string(),
-        (error, _) => error.to_string(),
-    }
+/// CLI's words for the error code, as for the codes librdkafka reports.
+fn describe_refusal(refusal: Refusal) -> String {
+    refusal
+        .message
+        .filter(|message| !message.is_empty())
+        .unwrap_or_else(|| {
+            // librdkafka's codes for broker errors are Kafka's error codes.
+            match RDKafkaRespErr::try_from(i32::from(refusal.error.code())) {
+                Ok(code) => describe_code(RDKafkaErrorCode::from(code)),
+                Err(_) => refusal.error.to_string(),
+            }
+        })
 }
 
 async fn add_partitions(
@@ -446,4 +449,22 @@ async fn add_partitions(
     print(&format!(
         "Topic '{name}' now has {total} partitions (was {current})\n"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::error::ResponseError;
+
+    #[test]
+    fn a_refusal_reads_as_the_brokers_message_or_else_its_error() {
+        let refusal = |message: Option<&str>| Refusal {
+            error: ResponseError::InvalidConfig,
+            message: message.map(str::to_string),
+        };
+        let reason = "invalid value '-5' for segment.bytes";
+        assert_eq!(describe_refusal(refusal(Some(reason))), reason);
+        assert_eq!(describe_refusal(refusal(None)), "invalid configuration");
+        assert_eq!(describe_refusal(refusal(Some(""))), "invalid configuration");
+    }
 }
