@@ -674,6 +674,31 @@ pub fn run_cli(bootstrap: &str, args: &[&str], input: Option<&str>) -> CliOutput
     run_cli_env(&all, input.map(str::as_bytes), &[])
 }
 
+/// Asserts the CLI failed with exit code 1 and exactly one `runnel: error: ` line containing
+/// `text`: the CLI's contract for errors.
+#[track_caller]
+pub fn assert_one_line_error(out: &CliOutput, text: &str) {
+    assert_eq!(out.code, Some(1), "{out}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one error line expected:\n{out}");
+    assert!(
+        lines[0].starts_with("runnel: error: ") && lines[0].contains(text),
+        "expected {text:?}:\n{out}"
+    );
+}
+
+/// A fresh broker with `topic` of `partitions` partitions, created through the CLI.
+pub fn broker_with_topic(topic: &str, partitions: &str) -> crate::TestBroker {
+    let broker = crate::TestBroker::start(&[]);
+    run_cli(
+        &broker.bootstrap(),
+        &["topic", "create", topic, "--partitions", partitions],
+        None,
+    )
+    .ok();
+    broker
+}
+
 /// A `host:port` on 127.0.0.1 where nothing listens (bound, then released).
 pub fn dead_broker() -> String {
     format!("127.0.0.1:{}", crate::free_port())

@@ -3,6 +3,7 @@
 //! network, with real Kafka clients, exactly as users do.
 
 pub mod clients;
+pub mod metrics_port;
 pub mod raw;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -194,7 +195,8 @@ impl Drop for TestBroker {
     }
 }
 
-fn send_sigterm(pid: u32) {
+/// Asks process `pid` to stop, as an operator's `kill -TERM` does.
+pub fn send_sigterm(pid: u32) {
     let status = Command::new("kill")
         .arg("-TERM")
         .arg(pid.to_string())

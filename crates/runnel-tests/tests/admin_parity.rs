@@ -515,6 +515,7 @@ fn delete_topics_refuses_duplicate_and_ambiguous_entries() {
         DeleteTopicState::default().with_topic_id(created.topic_id),
     ]);
     let response = client.request(6, &by_id_twice).unwrap();
+    assert!(!response.responses.is_empty(), "{response:?}");
     for result in &response.responses {
         assert_eq!(result.error_code, INVALID_REQUEST, "{result:?}");
     }

@@ -7,20 +7,11 @@ use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use runnel_tests::clients::{run_cli, run_cli_env, CliOutput};
-use runnel_tests::{runnel_bin, TestBroker};
+use runnel_tests::clients::{
+    assert_one_line_error, broker_with_topic, run_cli, run_cli_env, CliOutput,
+};
+use runnel_tests::{runnel_bin, send_sigterm};
 use serde_json::Value;
-
-#[track_caller]
-fn assert_one_line_error(out: &CliOutput, text: &str) {
-    assert_eq!(out.code, Some(1), "{out}");
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one error line expected:\n{out}");
-    assert!(
-        lines[0].starts_with("runnel: error: ") && lines[0].contains(text),
-        "expected {text:?}:\n{out}"
-    );
-}
 
 /// A usage error from clap: exit code 2, no panic.
 #[track_caller]
@@ -28,18 +19,6 @@ fn assert_usage_error(out: &CliOutput, text: &str) {
     assert_eq!(out.code, Some(2), "usage error expected:\n{out}");
     assert!(!out.stderr.contains("panicked"), "{out}");
     assert!(out.stderr.contains(text), "expected {text:?}:\n{out}");
-}
-
-/// A broker with `topic` of `partitions` partitions, created through the CLI.
-fn broker_with_topic(topic: &str, partitions: &str) -> TestBroker {
-    let broker = TestBroker::start(&[]);
-    run_cli(
-        &broker.bootstrap(),
-        &["topic", "create", topic, "--partitions", partitions],
-        None,
-    )
-    .ok();
-    broker
 }
 
 /// `ms` since the epoch as `YYYY-MM-DDTHH:MM:SS.mmm` wall-clock time at `offset_minutes` from
@@ -247,16 +226,10 @@ fn alter_config_refuses_to_remove_an_unknown_config() {
         None,
     );
     assert_one_line_error(&out, "unknown config segment.mss");
-    let out = run_cli(&bs, &["topic", "describe", "cfg", "--json"], None).ok();
-    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
-    let overrides: Vec<(&str, &str)> = doc["configs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["source"] == "DYNAMIC_TOPIC_CONFIG")
-        .map(|c| (c["name"].as_str().unwrap(), c["value"].as_str().unwrap()))
-        .collect();
-    assert_eq!(overrides, [("segment.ms", "3600000")], "{out}");
+    assert_eq!(
+        topic_overrides(&bs, "cfg"),
+        [("segment.ms".to_string(), "3600000".to_string())]
+    );
     // Removing a known config, set or not, still works.
     run_cli(
         &bs,
@@ -272,6 +245,25 @@ fn alter_config_refuses_to_remove_an_unknown_config() {
         None,
     )
     .ok();
+    assert_eq!(topic_overrides(&bs, "cfg"), []);
+}
+
+/// The topic's own overrides (source DYNAMIC_TOPIC_CONFIG), as `topic describe --json` shows.
+fn topic_overrides(bs: &str, topic: &str) -> Vec<(String, String)> {
+    let out = run_cli(bs, &["topic", "describe", topic, "--json"], None).ok();
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    doc["configs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{out}"))
+        .iter()
+        .filter(|c| c["source"] == "DYNAMIC_TOPIC_CONFIG")
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -314,11 +306,7 @@ fn sigterm_stops_a_group_consumer_cleanly_committing_what_it_printed() {
         .collect();
     assert_eq!(printed, ["a", "b", "c"]);
     // Well inside auto.commit.interval.ms (5 s): only a clean stop commits by now.
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_sigterm(child.id());
     let deadline = Instant::now() + Duration::from_secs(30);
     let exit = loop {
         if let Some(exit) = child.try_wait().unwrap() {

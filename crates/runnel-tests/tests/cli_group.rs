@@ -5,20 +5,12 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use runnel_tests::clients::{dead_broker, group_consumer_config, run_cli, run_cli_env, CliOutput};
+use runnel_tests::clients::{
+    assert_one_line_error, dead_broker, group_consumer_config, run_cli, run_cli_env,
+};
 use runnel_tests::TestBroker;
 
 #[track_caller]
-fn assert_one_line_error(out: &CliOutput, text: &str) {
-    assert_eq!(out.code, Some(1), "{out}");
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one error line expected:\n{out}");
-    assert!(
-        lines[0].starts_with("runnel: error: ") && lines[0].contains(text),
-        "expected {text:?}:\n{out}"
-    );
-}
-
 /// A broker with a one-partition topic holding `records`.
 fn broker_with_records(topic: &str, records: &str) -> TestBroker {
     let broker = TestBroker::start(&[]);

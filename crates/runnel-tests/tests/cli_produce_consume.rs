@@ -4,32 +4,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use runnel_tests::clients::{dead_broker, run_cli, run_cli_env, CliOutput};
+use runnel_tests::clients::{
+    assert_one_line_error, broker_with_topic, dead_broker, run_cli, run_cli_env,
+};
 use runnel_tests::TestBroker;
 
 #[track_caller]
-fn assert_one_line_error(out: &CliOutput, text: &str) {
-    assert_eq!(out.code, Some(1), "{out}");
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one error line expected:\n{out}");
-    assert!(
-        lines[0].starts_with("runnel: error: ") && lines[0].contains(text),
-        "expected {text:?}:\n{out}"
-    );
-}
-
 /// A broker with `topic` of `partitions` partitions, created through the CLI.
-fn broker_with_topic(topic: &str, partitions: &str) -> TestBroker {
-    let broker = TestBroker::start(&[]);
-    run_cli(
-        &broker.bootstrap(),
-        &["topic", "create", topic, "--partitions", partitions],
-        None,
-    )
-    .ok();
-    broker
-}
-
 /// Whether the broker advertises InitProducerId (API key 22) in ApiVersions.
 fn broker_supports_idempotence(broker: &TestBroker) -> bool {
     let out = run_cli(&broker.bootstrap(), &["cluster", "info", "--json"], None).ok();

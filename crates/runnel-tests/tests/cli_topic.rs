@@ -3,19 +3,11 @@
 
 use std::time::Duration;
 
-use runnel_tests::clients::{dead_broker, run_cli, run_cli_env};
+use runnel_tests::clients::{assert_one_line_error, dead_broker, run_cli, run_cli_env};
 use runnel_tests::TestBroker;
 
 /// Asserts the command failed with exit code 1 and one `runnel: error:` line containing `text`.
 #[track_caller]
-fn assert_one_line_error(out: &runnel_tests::clients::CliOutput, text: &str) {
-    assert_eq!(out.code, Some(1), "{out}");
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one error line expected:\n{out}");
-    assert!(lines[0].starts_with("runnel: error: "), "{out}");
-    assert!(lines[0].contains(text), "expected {text:?}:\n{out}");
-}
-
 #[test]
 fn topic_create_list_describe_delete() {
     let broker = TestBroker::start(&[("num.partitions", "2")]);

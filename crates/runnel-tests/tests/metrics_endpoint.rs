@@ -1,8 +1,6 @@
 //! The operator's HTTP port: counters move by exactly what was produced and consumed, the
 //! exposition parses line by line, and the health endpoints answer.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -13,20 +11,10 @@ use runnel_tests::clients::{
     assign, consume_n, consume_until_eof, consumer, create_topic, group_consumer_config, producer,
     send_all, unique_topic,
 };
+use runnel_tests::metrics_port::{broker_with_metrics, http_get, sample};
 use runnel_tests::{free_port, TestBroker};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Starts a broker serving metrics on a free port, with `--override key=value` per pair.
-fn broker_with_metrics(overrides: &[(&str, &str)]) -> (TestBroker, u16) {
-    let port = free_port();
-    let mut args = vec!["--metrics-listen".to_string(), format!("127.0.0.1:{port}")];
-    for (key, value) in overrides {
-        args.push("--override".into());
-        args.push(format!("{key}={value}"));
-    }
-    (TestBroker::start_with_args(args), port)
-}
 
 /// Scrapes `/metrics` until `done` holds for the text (polling every 200 ms, at most `WAIT`);
 /// returns that text. Panics with the last scrape when it never holds.
@@ -43,32 +31,6 @@ async fn scrape_until(port: u16, what: &str, mut done: impl FnMut(&str) -> bool)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// `GET path` on the metrics port: (status line, body).
-fn http_get(port: u16, path: &str) -> (String, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the metrics port");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .expect("read the response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
-    (
-        head.lines().next().unwrap_or_default().to_string(),
-        body.to_string(),
-    )
-}
-
-/// The value of the sample `name{labels}` (labels exactly as exposed), if present.
-fn sample(exposition: &str, series: &str) -> Option<f64> {
-    exposition.lines().find_map(|line| {
-        let (name, value) = line.rsplit_once(' ')?;
-        (name == series).then(|| value.parse().expect("numeric sample value"))
-    })
 }
 
 /// Checks the OpenMetrics text structure: comments are HELP/TYPE/EOF, every sample line is

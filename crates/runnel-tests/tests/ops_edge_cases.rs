@@ -2,8 +2,6 @@
 //! during shutdown, per-topic metrics of deleted topics, start-up errors, `--check-config`
 //! sources and error lines, and log formats.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,40 +9,11 @@ use kafka_protocol::messages::join_group_request::{JoinGroupRequest, JoinGroupRe
 use kafka_protocol::messages::GroupId;
 use kafka_protocol::protocol::StrBytes;
 use runnel_tests::clients::{admin, try_delete_topics};
+use runnel_tests::metrics_port::{broker_with_metrics, http_get, http_raw, sample, try_http_get};
 use runnel_tests::raw::{simple_batch, RawClient};
-use runnel_tests::{free_port, runnel_bin, TestBroker};
+use runnel_tests::{free_port, runnel_bin, send_sigterm, TestBroker};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn broker_with_metrics(extra: &[&str]) -> (TestBroker, u16) {
-    let port = free_port();
-    let mut args = vec!["--metrics-listen".to_string(), format!("127.0.0.1:{port}")];
-    args.extend(extra.iter().map(|a| a.to_string()));
-    (TestBroker::start_with_args(args), port)
-}
-
-/// Sends `request` verbatim to the metrics port: (status line, whole head, body).
-fn http_raw(port: u16, request: &str) -> std::io::Result<(String, String, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.write_all(request.as_bytes())?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    Ok((
-        head.lines().next().unwrap_or_default().to_string(),
-        head.to_string(),
-        body.to_string(),
-    ))
-}
-
-fn http_get(port: u16, path: &str) -> std::io::Result<(String, String)> {
-    http_raw(
-        port,
-        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
-    )
-    .map(|(status, _, body)| (status, body))
-}
 
 #[test]
 fn wrong_method_is_405_and_a_garbage_request_line_is_400() {
@@ -61,19 +30,15 @@ fn wrong_method_is_405_and_a_garbage_request_line_is_400() {
     let (status, _, _) = http_raw(port, "garbage\r\n\r\n").unwrap();
     assert_eq!(status, "HTTP/1.1 400 Bad Request");
     // GET still routes as before.
-    assert_eq!(http_get(port, "/metrics").unwrap().0, "HTTP/1.1 200 OK");
-    assert_eq!(http_get(port, "/nope").unwrap().0, "HTTP/1.1 404 Not Found");
+    assert_eq!(http_get(port, "/metrics").0, "HTTP/1.1 200 OK");
+    assert_eq!(http_get(port, "/nope").0, "HTTP/1.1 404 Not Found");
 }
 
 #[test]
 fn ready_is_503_and_live_200_while_shutting_down() {
     // A JoinGroup waiting out the initial rebalance delay keeps shutdown busy for seconds.
-    let (mut broker, port) =
-        broker_with_metrics(&["--override", "group.initial.rebalance.delay.ms=8000"]);
-    assert_eq!(
-        http_get(port, "/health/ready").unwrap().0,
-        "HTTP/1.1 200 OK"
-    );
+    let (mut broker, port) = broker_with_metrics(&[("group.initial.rebalance.delay.ms", "8000")]);
+    assert_eq!(http_get(port, "/health/ready").0, "HTTP/1.1 200 OK");
     let mut client = RawClient::connect(broker.addr()).unwrap();
     let join = JoinGroupRequest::default()
         .with_group_id(GroupId(StrBytes::from_static_str("ops-shutdown")))
@@ -84,23 +49,22 @@ fn ready_is_503_and_live_200_while_shutting_down() {
             .with_name(StrBytes::from_static_str("range"))
             .with_metadata(bytes::Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0]))]);
     client.send_request(3, &join).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let status = Command::new("kill")
-        .args(["-TERM", &broker.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    // Shutdown stays busy only once the broker holds the JoinGroup: wait until it does.
+    scrape_until(port, "the JoinGroup is parked", |t| {
+        sample(t, "runnel_consumer_groups") == Some(1.0)
+    });
+    send_sigterm(broker.pid());
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut seen = Vec::new();
     loop {
-        let ready = http_get(port, "/health/ready").map(|(status, _)| status);
+        let ready = try_http_get(port, "/health/ready").map(|(status, _)| status);
         match &ready {
             Ok(status) if status.contains("503") => {
-                let live = http_get(port, "/health/live").unwrap().0;
+                let live = http_get(port, "/health/live").0;
                 assert_eq!(live, "HTTP/1.1 200 OK", "live while shutting down");
                 // Not just a request that slipped in: the port keeps answering until the end.
                 std::thread::sleep(Duration::from_secs(1));
-                let again = http_get(port, "/health/ready").map(|(status, _)| status);
+                let again = try_http_get(port, "/health/ready").map(|(status, _)| status);
                 assert!(
                     matches!(&again, Ok(s) if s.contains("503")),
                     "ready a second later: {again:?}"
@@ -124,16 +88,10 @@ fn ready_is_503_and_live_200_while_shutting_down() {
     );
 }
 
-/// The value of the sample line starting with `series ` in `text`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 fn scrape_until(port: u16, what: &str, done: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
-        let (_, text) = http_get(port, "/metrics").unwrap();
+        let (_, text) = http_get(port, "/metrics");
         if done(&text) {
             return text;
         }
