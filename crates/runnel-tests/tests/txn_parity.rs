@@ -29,6 +29,8 @@ const INVALID_TXN_STATE: i16 = 48;
 const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
 const OPERATION_NOT_ATTEMPTED: i16 = 55;
 const PRODUCER_FENCED: i16 = 90;
+const TRANSACTION_ABORTABLE: i16 = 120;
+const CONCURRENT_TRANSACTIONS: i16 = 51;
 
 fn broker() -> TestBroker {
     TestBroker::start(&[
@@ -328,6 +330,11 @@ fn txn_offset_commit_outside_the_transaction_is_refused() {
         txn_offset_commit(c, 3, id, "toc-group", producer, "toc", offset)
     };
     assert_eq!(commit(&mut c, "toc-tx", (pid, epoch), 5), INVALID_TXN_STATE);
+    // v4 clients know KIP-890's TRANSACTION_ABORTABLE.
+    assert_eq!(
+        txn_offset_commit(&mut c, 4, "toc-tx", "toc-group", (pid, epoch), "toc", 5),
+        TRANSACTION_ABORTABLE
+    );
     assert_eq!(
         commit(&mut c, "toc-unknown", (pid, epoch), 5),
         INVALID_PRODUCER_ID_MAPPING
@@ -397,9 +404,19 @@ fn transactional_batch((pid, epoch): (i64, i16), sequence: i32, values: &[&str])
 
 /// Produce v9 of `records` to partition 0 of `topic`, as `id`'s transactional produce.
 fn produce_as(c: &mut RawClient, id: Option<&str>, topic: &str, records: bytes::Bytes) -> i16 {
+    produce_as_v(c, 9, id, topic, records)
+}
+
+fn produce_as_v(
+    c: &mut RawClient,
+    version: i16,
+    id: Option<&str>,
+    topic: &str,
+    records: bytes::Bytes,
+) -> i16 {
     let req = runnel_tests::raw::produce_request(topic, 0, records, -1)
         .with_transactional_id(id.map(txn_id));
-    let r = c.request(9, &req).expect("Produce");
+    let r = c.request(version, &req).expect("Produce");
     r.responses[0].partition_responses[0].error_code
 }
 
@@ -421,6 +438,11 @@ fn transactional_produce_outside_the_transaction_is_refused() {
         produce_as(&mut c, Some("tpv-tx"), "tpv", first.clone()),
         INVALID_TXN_STATE
     );
+    // v11 clients know KIP-890's TRANSACTION_ABORTABLE, which older ones are spared.
+    assert_eq!(
+        produce_as_v(&mut c, 11, Some("tpv-tx"), "tpv", first.clone()),
+        TRANSACTION_ABORTABLE
+    );
     assert_eq!(
         produce_as(&mut c, None, "tpv", first.clone()),
         TRANSACTIONAL_ID_AUTHORIZATION_FAILED
@@ -440,4 +462,29 @@ fn transactional_produce_outside_the_transaction_is_refused() {
     let next = transactional_batch(producer, 2, &["c"]);
     assert_eq!(produce_as(&mut c, Some("tpv-tx"), "tpv", next), NONE);
     assert_eq!(log_end(&mut c), 3);
+
+    // A zombie of an older epoch (fenced by a new InitProducerId) is told its epoch is stale.
+    // InitProducerId aborts the open transaction first, answering CONCURRENT_TRANSACTIONS
+    // until the abort is done; clients retry.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let new_epoch = loop {
+        let (error, _, epoch) = init(&mut c, 4, Some("tpv-tx"), (-1, -1));
+        if error == NONE {
+            break epoch;
+        }
+        assert_eq!(error, CONCURRENT_TRANSACTIONS, "InitProducerId");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abort never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(new_epoch > producer.1);
+    let zombie = transactional_batch(producer, 3, &["d"]);
+    assert_eq!(
+        produce_as(&mut c, Some("tpv-tx"), "tpv", zombie),
+        INVALID_PRODUCER_EPOCH
+    );
+    // The new InitProducerId aborted the open transaction: its marker is the only write.
+    assert_eq!(log_end(&mut c), 4);
 }
