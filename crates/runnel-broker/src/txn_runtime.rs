@@ -36,6 +36,18 @@ struct State {
     next_token: RequestToken,
 }
 
+/// Kafka's answer to a write that failed verification (`AddPartitionsToTxnManager`), for
+/// Produce and TxnOffsetCommit: a fenced producer sees an epoch error, and a partition outside
+/// the transaction is TRANSACTION_ABORTABLE for clients that know it (KIP-890) and
+/// INVALID_TXN_STATE for older ones.
+pub fn verification_error(error: ResponseError, knows_abortable: bool) -> ResponseError {
+    match error {
+        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        ResponseError::TransactionAbortable if !knows_abortable => ResponseError::InvalidTxnState,
+        error => error,
+    }
+}
+
 /// A transactional write to verify: this producer of this transactional id writes to this
 /// partition.
 pub struct TxnWrite<'a> {

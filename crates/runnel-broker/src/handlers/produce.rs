@@ -16,7 +16,7 @@ use super::{HandlerError, RequestContext};
 use crate::broker::{is_internal_topic, now_ms, Broker};
 use crate::partition::{Partition, PartitionError};
 use crate::topics::Topic;
-use crate::txn_runtime::TxnWrite;
+use crate::txn_runtime::{verification_error, TxnWrite};
 
 pub fn handle(ctx: &RequestContext, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
     let request: ProduceRequest = ctx.decode(body)?;
@@ -153,23 +153,23 @@ fn append_transactional(
             || partition.has_open_transaction(producer_id).unwrap_or(false),
             || partition.append(batch, now_ms()),
         )
-        .map_err(|error| verification_error(error, scope.version))
+        .map_err(|error| produce_verification_error(error, scope.version))
 }
 
+/// The first Produce version that knows TRANSACTION_ABORTABLE (`GENERIC_ERROR_SUPPORTED` in
+/// Kafka's `produceRequestVersionToTransactionSupportedOperation`, KIP-890).
+const ABORTABLE_SINCE: i16 = 11;
+
 /// Kafka's answers to a produce that fails verification (AddPartitionsToTxnManager): the
-/// coordinator being busy is retriable (NOT_ENOUGH_REPLICAS), a fenced producer is an epoch
-/// error, and a partition outside the transaction is TRANSACTION_ABORTABLE from v11 on
-/// (`GENERIC_ERROR_SUPPORTED`, KIP-890) and INVALID_TXN_STATE for older clients, which do not
-/// know that error (`produceRequestVersionToTransactionSupportedOperation`).
-fn verification_error(error: ResponseError, version: i16) -> ResponseError {
+/// coordinator being busy is retriable (NOT_ENOUGH_REPLICAS); the rest as for every verified
+/// write.
+fn produce_verification_error(error: ResponseError, version: i16) -> ResponseError {
     match error {
         ResponseError::ConcurrentTransactions
         | ResponseError::CoordinatorLoadInProgress
         | ResponseError::CoordinatorNotAvailable
         | ResponseError::NotCoordinator => ResponseError::NotEnoughReplicas,
-        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
-        ResponseError::TransactionAbortable if version <= 10 => ResponseError::InvalidTxnState,
-        error => error,
+        error => verification_error(error, version >= ABORTABLE_SINCE),
     }
 }
 

@@ -8,19 +8,21 @@ use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
-use runnel_coordinator::group::GroupRequest;
-use runnel_coordinator::txn::transaction_partition;
+use runnel_coordinator::group::{coordinator_partition, GroupRequest};
 
 use super::{group, HandlerError, RequestContext};
 use crate::group_runtime::OFFSETS_TOPIC;
-use crate::txn_runtime::TxnWrite;
+use crate::txn_runtime::{verification_error, TxnWrite};
+
+/// The first TxnOffsetCommit version that knows TRANSACTION_ABORTABLE (KIP-890).
+const ABORTABLE_SINCE: i16 = 4;
 
 pub async fn handle(ctx: &RequestContext<'_>, body: Bytes) -> Result<Option<Bytes>, HandlerError> {
     let request: TxnOffsetCommitRequest = ctx.decode(body)?;
     // KIP-890 verification, as Kafka does before the write: the group's offsets partition must be
     // in the ongoing transaction of the live producer of the transactional id (AddOffsetsToTxn);
     // a zombie is fenced, and offsets outside the transaction would stay pending for ever.
-    let partition = transaction_partition(
+    let partition = coordinator_partition(
         &request.group_id,
         ctx.broker.config.groups.offsets_partitions,
     );
@@ -32,20 +34,12 @@ pub async fn handle(ctx: &RequestContext<'_>, body: Bytes) -> Result<Option<Byte
         partition,
     });
     if let Err(error) = verified {
-        return ctx.respond(&refused(&request, verification_error(error, ctx.version())));
+        return ctx.respond(&refused(
+            &request,
+            verification_error(error, ctx.version() >= ABORTABLE_SINCE),
+        ));
     }
     group::call(ctx, GroupRequest::TxnOffsetCommit(request)).await
-}
-
-/// Kafka's mapping of a verification failure for a TxnOffsetCommit (AddPartitionsToTxnManager):
-/// PRODUCER_FENCED becomes INVALID_PRODUCER_EPOCH, and clients before v4 (KIP-890) get
-/// INVALID_TXN_STATE instead of TRANSACTION_ABORTABLE.
-fn verification_error(error: ResponseError, version: i16) -> ResponseError {
-    match error {
-        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
-        ResponseError::TransactionAbortable if version < 4 => ResponseError::InvalidTxnState,
-        error => error,
-    }
 }
 
 fn refused(request: &TxnOffsetCommitRequest, error: ResponseError) -> TxnOffsetCommitResponse {

@@ -17,10 +17,8 @@ use kafka_protocol::messages::{
 };
 
 use super::state::{TxnMetadata, TxnStatus};
-use super::{
-    error_code, transaction_partition, Ctx, RequestToken, TxnRequestMeta, TxnResponse,
-    APPEND_FAILED,
-};
+use super::{error_code, Ctx, RequestToken, TxnRequestMeta, TxnResponse, APPEND_FAILED};
+use crate::group::coordinator_partition;
 
 /// AddPartitionsToTxn and AddOffsetsToTxn v2 introduced PRODUCER_FENCED (KIP-588).
 const FENCED_SINCE: i16 = 2;
@@ -162,7 +160,7 @@ pub(super) fn add_offsets(
     cx: &mut Ctx<'_>,
 ) {
     let id = req.transactional_id.0.to_string();
-    let offsets_partition = transaction_partition(&req.group_id.0, cx.cfg.offsets_partitions);
+    let offsets_partition = coordinator_partition(&req.group_id.0, cx.cfg.offsets_partitions);
     let parts = [(OFFSETS_TOPIC.to_owned(), offsets_partition)];
     let outcome = add(txns, &id, req.producer_id.0, req.producer_epoch, &parts, cx);
     let response = |error| {

@@ -423,14 +423,8 @@ pub(crate) fn error_code(
 /// failed: retriable, the client finds the coordinator again and retries.
 pub(crate) const APPEND_FAILED: ResponseError = ResponseError::CoordinatorNotAvailable;
 
-/// Kafka's `__transaction_state` partition for a transactional id:
-/// Utils.abs(transactionalId.hashCode()) % partitions, with Java's String.hashCode over UTF-16
-/// code units. The same function places a group on `__consumer_offsets`.
+/// Kafka's `__transaction_state` partition for a transactional id: the same hash that places
+/// a group on `__consumer_offsets` (`Utils.abs(id.hashCode()) % partitions`).
 pub fn transaction_partition(transactional_id: &str, partitions: i32) -> i32 {
-    let hash = transactional_id.encode_utf16().fold(0i32, |h, unit| {
-        h.wrapping_mul(31).wrapping_add(i32::from(unit))
-    });
-    // Kafka's Utils.abs maps i32::MIN to 0 instead of overflowing.
-    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
-    abs % partitions
+    crate::group::coordinator_partition(transactional_id, partitions)
 }
