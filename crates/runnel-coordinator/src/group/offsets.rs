@@ -213,43 +213,55 @@ fn validate_commit(
     }
 }
 
-pub(crate) fn too_large(metadata: &str, max_bytes: usize) -> bool {
+fn too_large(metadata: &str, max_bytes: usize) -> bool {
     // Kafka compares String.length(), i.e. UTF-16 code units.
     metadata.encode_utf16().count() > max_bytes
+}
+
+/// Takes the offsets whose metadata is over `max_bytes` (`offset.metadata.max.bytes`) out of
+/// `valid`, marking them OFFSET_METADATA_TOO_LARGE in `result` unless already refused. Judged
+/// by the request itself: an earlier commit of the same partition does not make one succeed.
+pub(crate) fn refuse_oversized(
+    result: &mut TopicErrors,
+    valid: ValidOffsets,
+    max_bytes: usize,
+) -> ValidOffsets {
+    let (oversized, kept): (ValidOffsets, ValidOffsets) = valid
+        .into_iter()
+        .partition(|(_, _, committed)| too_large(&committed.metadata, max_bytes));
+    for (topic, partitions) in result.iter_mut() {
+        for (partition, error) in partitions.iter_mut() {
+            if oversized
+                .iter()
+                .any(|(t, p, _)| t == topic && p == partition)
+            {
+                error.get_or_insert(ResponseError::OffsetMetadataTooLarge);
+            }
+        }
+    }
+    kept
 }
 
 fn store_offsets(
     g: &mut Group,
     meta: &RequestMeta,
-    result: TopicErrors,
-    valid: Vec<(String, i32, CommittedOffset)>,
+    mut result: TopicErrors,
+    valid: ValidOffsets,
     cx: &mut Ctx<'_>,
 ) {
-    let max = cx.cfg.offset_metadata_max_bytes;
+    let valid = refuse_oversized(&mut result, valid, cx.cfg.offset_metadata_max_bytes);
     let mut records = Vec::new();
-    let mut oversized = Vec::new();
     for (topic, partition, mut committed) in valid {
-        if too_large(&committed.metadata, max) {
-            oversized.push((topic, partition));
-            continue;
-        }
         records.push(offset_record(&g.id, &topic, partition, &committed));
         committed.record_seq = cx.next_seq();
         g.offsets.insert((topic, partition), committed);
     }
-    // Judged by the request itself: an earlier commit of the same partition does not make
-    // an oversized one succeed.
-    let metadata_error = |topic: &str, partition: i32| {
-        let refused = oversized.iter().any(|(t, p)| t == topic && *p == partition);
-        refused.then_some(ResponseError::OffsetMetadataTooLarge)
-    };
-    let ok = commit_response(&result, |tp, e| e.or_else(|| metadata_error(tp.0, tp.1)));
+    let ok = commit_response(&result, |_, e| e);
     if records.is_empty() {
         return cx.reply(meta.token, ok);
     }
-    let failed = commit_response(&result, |tp, e| {
-        e.or_else(|| metadata_error(tp.0, tp.1))
-            .or(Some(ResponseError::CoordinatorNotAvailable))
+    let failed = commit_response(&result, |_, e| {
+        e.or(Some(ResponseError::CoordinatorNotAvailable))
     });
     cx.append(
         &g.id.clone(),

@@ -16,7 +16,8 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::offsets::{
-    committer, response_topics, sort_requested, too_large, Committer, RequestedOffset, TopicErrors,
+    committer, refuse_oversized, response_topics, sort_requested, Committer, RequestedOffset,
+    TopicErrors,
 };
 use super::persist::offset_record;
 use super::state::Group;
@@ -41,7 +42,7 @@ pub(crate) fn commit(
         (t.name.0.to_string(), partitions.collect())
     });
     // Transactional offsets never expire on their own (no retention time in this API).
-    let (result, valid) = sort_requested(requested, topics, cx.now_ms, None);
+    let (mut result, valid) = sort_requested(requested, topics, cx.now_ms, None);
     if valid.is_empty() {
         return cx.reply(meta.token, response(&result, |_, e| e));
     }
@@ -74,14 +75,9 @@ pub(crate) fn commit(
         .entry(group_id.clone())
         .or_insert_with(|| Group::new(&group_id, cx.now_ms));
     let producer_id = req.producer_id.0;
-    let max = cx.cfg.offset_metadata_max_bytes;
+    let valid = refuse_oversized(&mut result, valid, cx.cfg.offset_metadata_max_bytes);
     let mut records = Vec::new();
-    let mut oversized = Vec::new();
     for (topic, partition, mut committed) in valid {
-        if too_large(&committed.metadata, max) {
-            oversized.push((topic, partition));
-            continue;
-        }
         records.push(offset_record(&group_id, &topic, partition, &committed));
         committed.record_seq = cx.next_seq();
         g.pending_txn
@@ -89,19 +85,14 @@ pub(crate) fn commit(
             .or_default()
             .insert((topic, partition), committed);
     }
-    let too_large_error = |tp: (&str, i32)| {
-        let oversized = oversized.iter().any(|(t, p)| t == tp.0 && *p == tp.1);
-        oversized.then_some(ResponseError::OffsetMetadataTooLarge)
-    };
-    let ok = response(&result, |tp, e| e.or_else(|| too_large_error(tp)));
+    let ok = response(&result, |_, e| e);
     if records.is_empty() {
         return cx.reply(meta.token, ok);
     }
     // The pending offsets stay if the append fails: the producer retries the commit or aborts,
     // and the ABORT marker drops them.
-    let failed = response(&result, |tp, e| {
-        e.or_else(|| too_large_error(tp))
-            .or(Some(ResponseError::CoordinatorNotAvailable))
+    let failed = response(&result, |_, e| {
+        e.or(Some(ResponseError::CoordinatorNotAvailable))
     });
     let producer = Some((producer_id, req.producer_epoch));
     cx.append_as(
