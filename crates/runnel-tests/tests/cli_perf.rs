@@ -296,9 +296,45 @@ fn perf_errors_are_one_line_with_a_non_zero_exit() {
         &["perf", "e2e", "--topic", "t", "--record-size", "8"][..],
         &["perf", "produce"][..],
         &["perf", "consume", "--topic", "t", "--consumers", "0"][..],
+        &["perf", "consume", "--topic", "t", "--group", ""][..],
     ] {
         run_cli(&bs, bad, None).code_is(2);
     }
+}
+
+#[test]
+fn perf_produce_fails_when_the_broker_refuses_the_records() {
+    let broker = TestBroker::start(&[]);
+    let bs = broker.bootstrap();
+    run_cli(
+        &bs,
+        &[
+            "topic",
+            "create",
+            "small",
+            "--partitions",
+            "1",
+            "--config",
+            "max.message.bytes=1000",
+        ],
+        None,
+    )
+    .ok();
+    let out = run_perf(
+        &bs,
+        "produce --topic small --record-size 2000 --num-records 5 -q",
+    )
+    .code_is(1);
+    // The report is still printed, then one error line.
+    assert!(out.stdout.contains(" records ("), "{out}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("runnel: error: 5 of 5 records were not delivered; the first failure: "),
+        "{out}"
+    );
+    assert!(out.stderr.contains("max.message.bytes"), "{out}");
+    assert_eq!(high_watermarks(&broker, "small", 1), vec![0]);
 }
 
 #[test]

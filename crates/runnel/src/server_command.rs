@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use runnel_broker::config::{BrokerConfig, ConfigSource, RawConfig, DEFAULT_METRICS_PORT};
+use runnel_broker::config::{BrokerConfig, ConfigSource, RawConfig};
 use runnel_broker::Broker;
 
 pub const EXAMPLES: &str = "Examples:
@@ -124,9 +124,12 @@ fn resolve_config(args: &ServerArgs) -> anyhow::Result<BrokerConfig> {
         raw.set("log.dirs", dir, ConfigSource::Flag)?;
     }
     let mut config = BrokerConfig::from_raw(&raw)?;
-    let default_metrics = std::net::SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT));
-    config.metrics_listen =
-        (!args.no_metrics).then_some(args.metrics_listen.unwrap_or(default_metrics));
+    // `from_raw` already set the default metrics address; only the flags change it.
+    if args.no_metrics {
+        config.metrics_listen = None;
+    } else if let Some(address) = args.metrics_listen {
+        config.metrics_listen = Some(address);
+    }
     Ok(config)
 }
 

@@ -18,14 +18,14 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 };
 use kafka_protocol::messages::incremental_alter_configs_response::IncrementalAlterConfigsResponse;
 use kafka_protocol::messages::{
-    ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 /// API key of InitProducerId, which idempotent producers need.
-pub const INIT_PRODUCER_ID: i16 = 22;
-const METADATA: i16 = 3;
-const API_VERSIONS: i16 = 18;
+pub const INIT_PRODUCER_ID: i16 = ApiKey::InitProducerId as i16;
+const METADATA: i16 = ApiKey::Metadata as i16;
+const API_VERSIONS: i16 = ApiKey::ApiVersions as i16;
 /// Largest response accepted (a Metadata v2 of a huge cluster stays far below).
 const RESPONSE_SIZE_MAX: usize = 64 << 20;
 
@@ -145,7 +145,7 @@ pub fn cluster_meta(brokers: &str, timeout: Duration) -> anyhow::Result<ClusterM
 }
 
 /// API key of IncrementalAlterConfigs (KIP-339).
-const INCREMENTAL_ALTER_CONFIGS: i16 = 44;
+const INCREMENTAL_ALTER_CONFIGS: i16 = ApiKey::IncrementalAlterConfigs as i16;
 /// Resource type of a topic in the config APIs.
 const RESOURCE_TOPIC: i8 = 2;
 
@@ -215,83 +215,35 @@ pub fn alter_topic_configs(
     })
 }
 
-/// Kafka's API names, indexed by API key.
-const API_NAMES: &[&str] = &[
-    "Produce",
-    "Fetch",
-    "ListOffsets",
-    "Metadata",
-    "LeaderAndIsr",
-    "StopReplica",
-    "UpdateMetadata",
-    "ControlledShutdown",
-    "OffsetCommit",
-    "OffsetFetch",
-    "FindCoordinator",
-    "JoinGroup",
-    "Heartbeat",
-    "LeaveGroup",
-    "SyncGroup",
-    "DescribeGroups",
-    "ListGroups",
-    "SaslHandshake",
-    "ApiVersions",
-    "CreateTopics",
-    "DeleteTopics",
-    "DeleteRecords",
-    "InitProducerId",
-    "OffsetForLeaderEpoch",
-    "AddPartitionsToTxn",
-    "AddOffsetsToTxn",
-    "EndTxn",
-    "WriteTxnMarkers",
-    "TxnOffsetCommit",
-    "DescribeAcls",
-    "CreateAcls",
-    "DeleteAcls",
-    "DescribeConfigs",
-    "AlterConfigs",
-    "AlterReplicaLogDirs",
-    "DescribeLogDirs",
-    "SaslAuthenticate",
-    "CreatePartitions",
-    "CreateDelegationToken",
-    "RenewDelegationToken",
-    "ExpireDelegationToken",
-    "DescribeDelegationToken",
-    "DeleteGroups",
-    "ElectLeaders",
-    "IncrementalAlterConfigs",
-    "AlterPartitionReassignments",
-    "ListPartitionReassignments",
-    "OffsetDelete",
-    "DescribeClientQuotas",
-    "AlterClientQuotas",
-    "DescribeUserScramCredentials",
-    "AlterUserScramCredentials",
-    "Vote",
-    "BeginQuorumEpoch",
-    "EndQuorumEpoch",
-    "DescribeQuorum",
-    "AlterPartition",
-    "UpdateFeatures",
-    "Envelope",
-    "FetchSnapshot",
-    "DescribeCluster",
-    "DescribeProducers",
-    "BrokerRegistration",
-    "BrokerHeartbeat",
-    "UnregisterBroker",
-    "DescribeTransactions",
-    "ListTransactions",
-    "AllocateProducerIds",
-    "ConsumerGroupHeartbeat",
-];
-
-/// Kafka's name of an API key.
+/// Kafka's name of an API key: the `kafka-protocol` variant name (the same as Kafka's), or
+/// `ApiKey{key}` for a key it does not know.
 pub fn api_name(key: i16) -> String {
-    usize::try_from(key)
-        .ok()
-        .and_then(|k| API_NAMES.get(k))
-        .map_or_else(|| format!("ApiKey{key}"), |n| n.to_string())
+    match ApiKey::try_from(key) {
+        Ok(api) => format!("{api:?}"),
+        // Inter-broker APIs of ZooKeeper-mode Kafka, which `kafka-protocol` omits.
+        Err(()) => match key {
+            4 => "LeaderAndIsr".to_string(),
+            5 => "StopReplica".to_string(),
+            6 => "UpdateMetadata".to_string(),
+            7 => "ControlledShutdown".to_string(),
+            _ => format!("ApiKey{key}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_name;
+
+    #[test]
+    fn api_names_are_kafkas() {
+        assert_eq!(api_name(0), "Produce");
+        assert_eq!(api_name(5), "StopReplica");
+        assert_eq!(api_name(18), "ApiVersions");
+        assert_eq!(api_name(22), "InitProducerId");
+        assert_eq!(api_name(44), "IncrementalAlterConfigs");
+        assert_eq!(api_name(68), "ConsumerGroupHeartbeat");
+        assert_eq!(api_name(-1), "ApiKey-1");
+        assert_eq!(api_name(1000), "ApiKey1000");
+    }
 }

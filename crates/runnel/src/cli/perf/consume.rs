@@ -52,7 +52,7 @@ pub struct PerfConsumeArgs {
     consumers: u32,
     /// Consume as this consumer group (subscribe and commit); without it the consumers split
     /// the partitions among themselves and commit nothing.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
     group: Option<String>,
     /// Give up when no record arrives for this long (kafka-consumer-perf-test's --timeout).
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
@@ -286,9 +286,13 @@ impl Run {
             return;
         }
         let now_nanos = (now.as_nanos() as u64).max(1);
-        self.first_record_nanos
-            .compare_exchange(0, now_nanos, Relaxed, Relaxed)
-            .ok();
+        // Load first: a compare-exchange on every record would contend the cache line across
+        // the consumers long after the first record.
+        if self.first_record_nanos.load(Relaxed) == 0 {
+            self.first_record_nanos
+                .compare_exchange(0, now_nanos, Relaxed, Relaxed)
+                .ok();
+        }
         self.last_record_nanos.store(now_nanos, Relaxed);
         let bytes = message.payload_len() + message.key().map_or(0, <[u8]>::len);
         let now_ms = self.wall_clock_at_start_ms + now.as_millis() as i64;
@@ -321,7 +325,9 @@ impl Run {
             0 => Duration::ZERO,
             nanos => Duration::from_nanos(nanos),
         };
-        if self.budget.exhausted(records) || now.saturating_sub(idle_since) >= self.idle_timeout {
+        if self.budget.exhausted(records, self.start + now)
+            || now.saturating_sub(idle_since) >= self.idle_timeout
+        {
             self.stop.store(true, Relaxed);
         }
     }

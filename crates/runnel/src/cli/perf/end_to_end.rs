@@ -7,7 +7,8 @@
 //! Record layout: 8 bytes of run id (so records of other runs on the topic are skipped), 8
 //! bytes of send time in microseconds since the Unix epoch (big-endian), then filler.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Acquire, Release};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,8 +18,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::Producer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::load::{parse_duration, random_payload, Budget, OutputArgs, Pacer};
-use super::produce::throughput_setting;
+use super::load::{
+    parse_duration, random_payload, rate_per_worker, throughput_setting, Budget, OutputArgs, Pacer,
+};
 use super::producer::{self, AckContext, PerfProducer};
 use super::progress::{Counters, Progress};
 use super::report::{Latency, Report};
@@ -83,9 +85,9 @@ pub struct EndToEndArgs {
 struct Receiver {
     run_id: u64,
     counters: Arc<Counters>,
-    /// How many records the producer had acknowledged once it finished (`u64::MAX` before).
+    /// How many records the producer had acknowledged once it finished (`u64::MAX` while it
+    /// runs: the producer is done once this is set).
     expected: AtomicU64,
-    producer_done: AtomicBool,
 }
 
 pub fn run(args: EndToEndArgs) -> anyhow::Result<()> {
@@ -95,7 +97,6 @@ pub fn run(args: EndToEndArgs) -> anyhow::Result<()> {
         run_id: u64::from_be_bytes(random_payload(8).try_into().expect("8 bytes")),
         counters: Arc::new(Counters::default()),
         expected: AtomicU64::new(u64::MAX),
-        producer_done: AtomicBool::new(false),
     });
     let consumer = create_consumer(&args, &partitions)?;
     let progress = Progress::start(receiver.counters.clone(), args.output.progress_interval());
@@ -113,8 +114,7 @@ pub fn run(args: EndToEndArgs) -> anyhow::Result<()> {
             Ok((sent, acked, start))
         });
         let delivered = outcome.as_ref().map_or(0, |(_, acked, _)| acked.records());
-        receiver.expected.store(delivered, Relaxed);
-        receiver.producer_done.store(true, Relaxed);
+        receiver.expected.store(delivered, Release);
         let end_to_end = reader.join().expect("the consumer thread panicked");
         let elapsed = outcome
             .as_ref()
@@ -190,7 +190,7 @@ fn produce_stamped(
         (records, _) => records,
     };
     let budget = Budget::new(records, args.duration, start);
-    let pacer = Pacer::new(start, (args.throughput > 0.0).then_some(args.throughput));
+    let pacer = Pacer::new(start, rate_per_worker(args.throughput, 1));
     let mut payload = random_payload(args.record_size as usize);
     payload[..8].copy_from_slice(&run_id.to_be_bytes());
     let flush_timeout = args.conn.timeout().max(Duration::from_secs(30));
@@ -257,10 +257,9 @@ fn receive_all(
             ready.take().map(|r| r.send(()));
             last_arrival = Instant::now();
         }
-        let done = receiver.producer_done.load(Relaxed);
-        if done
-            && (receiver.counters.records() >= receiver.expected.load(Relaxed)
-                || last_arrival.elapsed() >= idle_timeout)
+        let expected = receiver.expected.load(Acquire);
+        if expected != u64::MAX
+            && (receiver.counters.records() >= expected || last_arrival.elapsed() >= idle_timeout)
         {
             return latency;
         }

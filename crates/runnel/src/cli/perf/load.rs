@@ -65,9 +65,10 @@ impl Budget {
         Budget { records, ..*self }
     }
 
-    pub fn exhausted(&self, done: u64) -> bool {
-        self.records.is_some_and(|n| done >= n)
-            || self.deadline.is_some_and(|d| Instant::now() >= d)
+    /// Whether a worker that has done `done` records is finished at `now` (the caller's clock
+    /// reading, so a hot loop reads the clock once per record).
+    pub fn exhausted(&self, done: u64, now: Instant) -> bool {
+        self.records.is_some_and(|n| done >= n) || self.deadline.is_some_and(|d| now >= d)
     }
 }
 
@@ -79,27 +80,37 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    /// `records_per_sec` of `None` (or not positive) sends as fast as possible.
+    /// `records_per_sec` of `None` sends as fast as possible; a limit comes from
+    /// [`rate_per_worker`], which already drops the non-positive ones.
     pub fn new(start: Instant, records_per_sec: Option<f64>) -> Pacer {
         Pacer {
             start,
-            records_per_sec: records_per_sec.filter(|r| *r > 0.0),
+            records_per_sec,
         }
     }
 
-    /// How long to wait before sending record number `sent` (0-based); zero when it is due.
-    pub fn wait_before(&self, sent: u64) -> Duration {
+    /// How long after `now` to wait before sending record number `sent` (0-based); zero when
+    /// it is due.
+    pub fn wait_before(&self, sent: u64, now: Instant) -> Duration {
         let Some(rate) = self.records_per_sec else {
             return Duration::ZERO;
         };
         let due = self.start + Duration::from_secs_f64(sent as f64 / rate);
-        due.saturating_duration_since(Instant::now())
+        due.saturating_duration_since(now)
     }
 }
 
 /// The total rate limit from `--throughput` (negative or zero: none), split over `workers`.
 pub fn rate_per_worker(throughput: f64, workers: u32) -> Option<f64> {
     (throughput > 0.0).then(|| throughput / f64::from(workers))
+}
+
+/// `--throughput` as the report's settings show it.
+pub fn throughput_setting(throughput: f64) -> String {
+    match rate_per_worker(throughput, 1) {
+        Some(rate) => rate.to_string(),
+        None => "unlimited".to_string(),
+    }
 }
 
 /// `len` bytes of random upper-case letters, as kafka-producer-perf-test sends: compressible
@@ -143,25 +154,32 @@ mod tests {
             .map(|w| budget.share(w, 3).records.unwrap())
             .collect();
         assert_eq!(shares, vec![4, 3, 3]);
-        assert!(budget.share(0, 3).exhausted(4));
-        assert!(!budget.share(0, 3).exhausted(3));
-        let timed = Budget::new(None, Some(Duration::ZERO), Instant::now());
-        assert!(timed.exhausted(0));
+        let now = Instant::now();
+        assert!(budget.share(0, 3).exhausted(4, now));
+        assert!(!budget.share(0, 3).exhausted(3, now));
+        let timed = Budget::new(None, Some(Duration::from_secs(1)), now);
+        assert!(!timed.exhausted(0, now));
+        assert!(timed.exhausted(0, now + Duration::from_secs(1)));
     }
 
     #[test]
     fn the_pacer_holds_records_until_their_time() {
         let start = Instant::now();
         let pacer = Pacer::new(start, Some(10.0));
-        assert_eq!(pacer.wait_before(0), Duration::ZERO);
-        let wait = pacer.wait_before(10);
-        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
+        assert_eq!(pacer.wait_before(0, start), Duration::ZERO);
+        assert_eq!(pacer.wait_before(10, start), Duration::from_secs(1));
+        let later = start + Duration::from_millis(300);
+        assert_eq!(pacer.wait_before(10, later), Duration::from_millis(700));
+        assert_eq!(pacer.wait_before(2, later), Duration::ZERO);
         assert_eq!(
-            Pacer::new(start, None).wait_before(1_000_000),
+            Pacer::new(start, None).wait_before(1_000_000, start),
             Duration::ZERO
         );
         assert_eq!(rate_per_worker(-1.0, 2), None);
+        assert_eq!(rate_per_worker(0.0, 1), None);
         assert_eq!(rate_per_worker(100.0, 4), Some(25.0));
+        assert_eq!(throughput_setting(-1.0), "unlimited");
+        assert_eq!(throughput_setting(2000.0), "2000");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use clap::Args;
 
-use super::load::{parse_duration, random_payload, rate_per_worker, Budget, OutputArgs, Pacer};
+use super::load::{
+    parse_duration, random_payload, rate_per_worker, throughput_setting, Budget, OutputArgs, Pacer,
+};
 use super::producer::{self, AckContext, ProducerOutcome};
 use super::progress::{Counters, Progress};
 use super::report::{Latency, Report};
@@ -127,14 +129,6 @@ fn settings(args: &PerfProduceArgs, partitions: i32) -> Vec<(&'static str, Strin
         ("batch_size", args.batch_size.to_string()),
         ("throughput", throughput_setting(args.throughput)),
     ]
-}
-
-pub fn throughput_setting(throughput: f64) -> String {
-    if throughput > 0.0 {
-        throughput.to_string()
-    } else {
-        "unlimited".to_string()
-    }
 }
 
 /// One producer per thread; the first failure of any of them fails the run.

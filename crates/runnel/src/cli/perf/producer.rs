@@ -40,7 +40,12 @@ impl AckContext {
     }
 
     fn nanos_since_start(&self) -> u64 {
-        self.start.elapsed().as_nanos() as u64
+        self.nanos_at(Instant::now())
+    }
+
+    /// `at` in nanoseconds since the run started.
+    fn nanos_at(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.start).as_nanos() as u64
     }
 }
 
@@ -101,14 +106,21 @@ pub fn send_all(
     flush_timeout: Duration,
 ) -> anyhow::Result<ProducerOutcome> {
     let mut sent = 0u64;
-    while !budget.exhausted(sent) {
-        let mut wait = pacer.wait_before(sent);
+    loop {
+        // One clock read per record (more only while waiting for the pacer): it decides the
+        // budget, the pacing and the send time the latency is measured from.
+        let mut now = Instant::now();
+        if budget.exhausted(sent, now) {
+            break;
+        }
+        let mut wait = pacer.wait_before(sent, now);
         while !wait.is_zero() {
             producer.poll(wait);
-            wait = pacer.wait_before(sent);
+            now = Instant::now();
+            wait = pacer.wait_before(sent, now);
         }
         fill(sent, payload);
-        let sent_at = producer.context().nanos_since_start() as usize;
+        let sent_at = producer.context().nanos_at(now) as usize;
         let record = BaseRecord::<(), [u8], usize>::with_opaque_to(topic, sent_at).payload(payload);
         enqueue(&producer, record)?;
         sent += 1;
